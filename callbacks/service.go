@@ -1,0 +1,292 @@
+package callbacks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"gateway/ledger"
+)
+
+// Store is what the pipeline needs from the database.
+type Store interface {
+	// Receipt finds a receipt by its dedup key; ErrNotFound if there is none.
+	Receipt(ctx context.Context, provider, txnID string) (Receipt, error)
+	// InTx runs fn in one transaction, committed when fn returns nil.
+	InTx(ctx context.Context, fn func(Tx) error) error
+	// AddDeliveries adds counted duplicate deliveries to receipts.
+	AddDeliveries(ctx context.Context, counts map[int64]Delivery) error
+}
+
+// Tx is the work of one pipeline transaction.
+type Tx interface {
+	Order(ctx context.Context, orderNo string) (ledger.Order, error)
+	// UpdateOrder writes next if the stored version is still version;
+	// ledger.ErrVersionConflict otherwise.
+	UpdateOrder(ctx context.Context, next ledger.Order, version int64) error
+	Post(ctx context.Context, legs []ledger.Entry) error
+	// InsertReceipt inserts r and sets r.ID; ErrDuplicate if its key exists.
+	InsertReceipt(ctx context.Context, r *Receipt) error
+}
+
+// Delivery is a count of duplicate deliveries and the last time one was seen.
+type Delivery struct {
+	Count int64
+	Last  time.Time
+}
+
+// Config tunes the pipeline.
+type Config struct {
+	// MaxAttempts bounds the retries of one transaction on version
+	// conflicts, deadlocks and lock-wait timeouts.
+	MaxAttempts int
+	// FirstCheck is when an unknown receipt is first looked at again.
+	FirstCheck time.Duration
+}
+
+// Service runs the callback pipeline.
+type Service struct {
+	store     Store
+	providers map[string]Provider
+	cfg       Config
+	log       *slog.Logger
+	counter   *deliveryCounter
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewService returns a pipeline over store for the given providers.
+func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger) *Service {
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 10
+	}
+	if cfg.FirstCheck <= 0 {
+		cfg.FirstCheck = time.Minute
+	}
+	m := make(map[string]Provider, len(providers))
+	for _, p := range providers {
+		m[p.Name()] = p
+	}
+	return &Service{store: store, providers: m, cfg: cfg, log: log,
+		counter: newDeliveryCounter(store, log), Now: time.Now}
+}
+
+// Provider returns the named provider.
+func (s *Service) Provider(name string) (Provider, bool) {
+	p, ok := s.providers[name]
+	return p, ok
+}
+
+// Outcome is what became of one notification.
+type Outcome struct {
+	Receipt   Receipt
+	Duplicate bool
+}
+
+// Handle runs one delivery through the pipeline and returns the answer for
+// the provider. The answer is a success only once every notification in the
+// delivery has a committed receipt (P1); the error says why it is not.
+func (s *Service) Handle(ctx context.Context, in Inbound) (Ack, []Outcome, error) {
+	p, ok := s.providers[in.Provider]
+	if !ok {
+		return Ack{}, nil, fmt.Errorf("%w: %q", ErrUnknownProvider, in.Provider)
+	}
+	outs, err := s.handle(ctx, p, in)
+	return p.Ack(err), outs, err
+}
+
+func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome, error) {
+	if err := p.Verify(in, s.Now()); err != nil {
+		return nil, err
+	}
+	ns, err := p.Parse(in)
+	if err != nil {
+		return nil, err
+	}
+	if len(ns) == 0 {
+		return nil, fmt.Errorf("%w: no notification in the body", ErrMalformed)
+	}
+	for _, n := range ns {
+		if err := n.Validate(); err != nil {
+			return nil, err
+		}
+	}
+	outs := make([]Outcome, 0, len(ns))
+	for _, n := range ns {
+		o, err := s.process(ctx, p, in, n)
+		if err != nil {
+			return outs, err
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+// process makes one notification count exactly once.
+func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification) (Outcome, error) {
+	log := s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
+	fp := n.Fingerprint()
+	for attempt := 1; ; attempt++ {
+		// The common duplicate costs one indexed read and no write transaction.
+		r, err := s.store.Receipt(ctx, p.Name(), n.TxnID)
+		switch {
+		case err == nil:
+			if r.Fingerprint != fp {
+				return s.conflict(ctx, p, in, n, r)
+			}
+			s.counter.add(r.ID, s.Now())
+			log.Debug("duplicate callback", "status", r.Status)
+			return Outcome{Receipt: r, Duplicate: true}, nil
+		case !errors.Is(err, ErrNotFound):
+			return Outcome{}, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
+		}
+		rec := s.newReceipt(p, in, n, fp)
+		err = s.store.InTx(ctx, func(tx Tx) error { return s.apply(ctx, tx, &rec) })
+		switch {
+		case err == nil:
+			log.Info("callback processed", "status", rec.Status, "reason", rec.Reason, "order_no", rec.OrderNo)
+			return Outcome{Receipt: rec}, nil
+		case errors.Is(err, ErrDuplicate):
+			// A concurrent delivery committed first: read its result.
+			continue
+		case retryable(err) && attempt < s.cfg.MaxAttempts:
+			log.Debug("retrying callback transaction", "attempt", attempt, "err", err)
+			if err := sleep(ctx, backoff(attempt)); err != nil {
+				return Outcome{}, transient(err)
+			}
+			continue
+		default:
+			log.Error("callback not recorded", "err", err)
+			return Outcome{}, transient(fmt.Errorf("callbacks: apply %s: %w", n.TxnID, err))
+		}
+	}
+}
+
+// apply is the body of the pipeline transaction: decide, update the order
+// under its version, post, and record the receipt with its final status.
+func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
+	if rec.Kind != "" {
+		if err := s.decide(ctx, tx, rec); err != nil {
+			return err
+		}
+	}
+	return tx.InsertReceipt(ctx, rec)
+}
+
+func (s *Service) decide(ctx context.Context, tx Tx, rec *Receipt) error {
+	now := rec.LastSeenAt
+	order, err := tx.Order(ctx, rec.OrderNo)
+	if errors.Is(err, ledger.ErrNotFound) {
+		s.park(rec, "order not found yet")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	ev := ledger.Event{Kind: rec.Kind, Provider: rec.Provider, TxnID: rec.TxnID, Money: rec.Money, Cumulative: rec.Cumulative}
+	next, legs, changed, err := ledger.Apply(order, ev, now)
+	switch {
+	case errors.Is(err, ledger.ErrUndecided):
+		s.park(rec, err.Error())
+		return nil
+	case err != nil:
+		rec.Status, rec.Reason = StatusRejected, err.Error()
+		return nil
+	}
+	rec.Status = StatusApplied
+	if !changed {
+		rec.Reason = "accepted; order unchanged"
+		return nil
+	}
+	if err := tx.UpdateOrder(ctx, next, order.Version); err != nil {
+		return err
+	}
+	return tx.Post(ctx, legs)
+}
+
+// park records the receipt as unknown, to be resolved later (P7).
+func (s *Service) park(rec *Receipt, reason string) {
+	at := rec.LastSeenAt.Add(s.cfg.FirstCheck)
+	rec.Status, rec.Reason, rec.NextCheckAt = StatusUnknown, reason, &at
+}
+
+func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp string) Receipt {
+	now := s.Now().UTC()
+	r := Receipt{
+		Provider: p.Name(), TxnID: n.TxnID, EventID: n.EventID, EventType: n.EventType, Kind: n.Kind,
+		OrderNo: n.OrderNo, Reference: n.Reference, Money: n.Money, Cumulative: n.Cumulative,
+		Fingerprint: fp, RawBody: in.Body, Headers: AllowedHeaders(in.Header), Verified: "ok",
+		Ack: p.Ack(nil), Deliveries: 1, FirstSeenAt: now, LastSeenAt: now,
+	}
+	if n.Unsupported != "" {
+		r.Kind, r.Status, r.Reason = "", StatusRejected, n.Unsupported
+	}
+	return r
+}
+
+// conflict records a delivery whose key exists with different facts, in its
+// own transaction so the evidence survives, and applies nothing (P6).
+func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, orig Receipt) (Outcome, error) {
+	fp := n.Fingerprint()
+	rec := s.newReceipt(p, in, n, fp)
+	rec.TxnID = n.TxnID + "#conflict:" + fp[:16]
+	rec.Status = StatusConflict
+	rec.Reason = fmt.Sprintf("key %s exists (receipt %d) with different facts", n.TxnID, orig.ID)
+	rec.ConflictOf = &orig.ID
+	if rec.Kind == "" {
+		rec.Kind = orig.Kind
+	}
+	err := s.store.InTx(ctx, func(tx Tx) error { return tx.InsertReceipt(ctx, &rec) })
+	if errors.Is(err, ErrDuplicate) {
+		prev, ferr := s.store.Receipt(ctx, p.Name(), rec.TxnID)
+		if ferr != nil {
+			return Outcome{}, transient(fmt.Errorf("callbacks: find conflict %s: %w", rec.TxnID, ferr))
+		}
+		s.counter.add(prev.ID, s.Now())
+		return Outcome{Receipt: prev, Duplicate: true}, nil
+	}
+	if err != nil {
+		return Outcome{}, transient(fmt.Errorf("callbacks: record conflict %s: %w", n.TxnID, err))
+	}
+	s.log.Warn("callback conflict", "provider", p.Name(), "txn_id", n.TxnID, "receipt", rec.ID, "original", orig.ID)
+	return Outcome{Receipt: rec}, nil
+}
+
+// Close flushes counted duplicate deliveries.
+func (s *Service) Close(ctx context.Context) error { return s.counter.close(ctx) }
+
+func transient(err error) error {
+	if errors.Is(err, ErrTransient) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrTransient, err)
+}
+
+// retryable reports whether a transaction may be tried again: a version
+// conflict, or a store error that says it is temporary (deadlock, lock wait).
+func retryable(err error) bool {
+	if errors.Is(err, ledger.ErrVersionConflict) {
+		return true
+	}
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+func backoff(attempt int) time.Duration {
+	d := time.Millisecond << min(attempt, 6)
+	return d/2 + rand.N(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gateway/callbacks"
+)
+
+// callbackTimeout bounds one delivery's work once it has started; it does
+// not follow the client's connection, so a provider hanging up mid-commit
+// does not turn a committed effect into an unknown one.
+const callbackTimeout = 20 * time.Second
+
+// callback is POST /callbacks/{provider}: raw bytes in, the provider's own
+// acknowledgement out.
+func (s *Server) callback(c *gin.Context) {
+	name := c.Param("provider")
+	p, ok := s.callbacks.Provider(name)
+	if !ok {
+		s.fail(c, callbacks.ErrUnknownProvider)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeAck(c, p.Ack(callbacks.ErrMalformed), http.StatusRequestEntityTooLarge)
+			return
+		}
+		writeAck(c, p.Ack(callbacks.ErrTransient), 0)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), callbackTimeout)
+	defer cancel()
+	ack, outs, err := s.callbacks.Handle(ctx, callbacks.Inbound{Provider: name, Header: c.Request.Header, Body: body})
+	log := logger(c, s.log).With("provider", name)
+	for _, o := range outs {
+		log.Info("callback", "txn_id", o.Receipt.TxnID, "receipt", o.Receipt.ID, "status", o.Receipt.Status, "duplicate", o.Duplicate)
+	}
+	if err != nil {
+		log.Warn("callback refused", "code", callbacks.Code(err), "err", err)
+	}
+	writeAck(c, ack, 0)
+}
+
+// writeAck writes the provider's acknowledgement, optionally overriding
+// the status (413 for a body over the limit).
+func writeAck(c *gin.Context, a callbacks.Ack, status int) {
+	if status == 0 {
+		status = a.Status
+	}
+	if a.ContentType != "" {
+		c.Header("Content-Type", a.ContentType)
+	}
+	c.Status(status)
+	_, _ = c.Writer.Write(a.Body)
+}

@@ -1,0 +1,187 @@
+// Package httpapi is the HTTP edge: routes, authentication, request ids and
+// logging, JSON in and out, and the one table that maps errors to status
+// codes. Handlers are thin: decode, call one service method, encode.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"gateway/callbacks"
+	"gateway/config"
+	"gateway/ledger"
+)
+
+// Pinger reports whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
+// Server holds what the routes need.
+type Server struct {
+	callbacks    *callbacks.Service
+	orders       *ledger.Service
+	db           Pinger
+	apiTokens    []token
+	adminTokens  []token
+	maxBodyBytes int64
+	log          *slog.Logger
+}
+
+// Deps are the server's dependencies.
+type Deps struct {
+	Callbacks    *callbacks.Service
+	Orders       *ledger.Service
+	DB           Pinger
+	Auth         config.Auth
+	MaxBodyBytes int64
+	Log          *slog.Logger
+}
+
+// New returns the server.
+func New(d Deps) *Server {
+	return &Server{callbacks: d.Callbacks, orders: d.Orders, db: d.DB,
+		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
+		maxBodyBytes: d.MaxBodyBytes, log: d.Log}
+}
+
+func init() { gin.SetMode(gin.ReleaseMode) }
+
+// Handler returns the routes.
+func (s *Server) Handler() http.Handler {
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.Use(s.requestID, s.recover)
+	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound) })
+
+	r.GET("/healthz", s.healthz)
+	r.GET("/readyz", s.readyz)
+	r.POST("/callbacks/:provider", s.callback)
+
+	api := r.Group("/api", s.auth(false))
+	api.POST("/orders", s.createOrder)
+	api.GET("/orders/:order_no", s.getOrder)
+	api.POST("/orders/:order_no/ship", s.transition(ledger.StatusShipped))
+	api.POST("/orders/:order_no/receive", s.transition(ledger.StatusReceived))
+	api.POST("/orders/:order_no/close", s.transition(ledger.StatusClosed))
+	return r
+}
+
+type ctxKey int
+
+const logKey ctxKey = iota
+
+// requestID gives every request an id (the caller's X-Request-Id if sane)
+// and a logger that carries it.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-Id")
+	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n") {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		id = hex.EncodeToString(b[:])
+	}
+	c.Header("X-Request-Id", id)
+	log := s.log.With("request_id", id)
+	c.Set("log", log)
+	start := time.Now()
+	c.Next()
+	log.Info("http", "method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(),
+		"duration_ms", float64(time.Since(start).Microseconds())/1000)
+}
+
+func logger(c *gin.Context, fallback *slog.Logger) *slog.Logger {
+	if l, ok := c.Get("log"); ok {
+		return l.(*slog.Logger)
+	}
+	return fallback
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			logger(c, s.log).Error("panic", "value", v)
+			c.AbortWithStatusJSON(http.StatusInternalServerError, gin.H{"error": gin.H{"code": "internal", "message": "internal error"}})
+		}
+	}()
+	c.Next()
+}
+
+type token struct {
+	name   string
+	digest [32]byte
+}
+
+func tokens(secrets []config.Secret) []token {
+	out := make([]token, 0, len(secrets))
+	for _, s := range secrets {
+		name, t := config.SplitToken(s)
+		out = append(out, token{name: name, digest: sha256.Sum256([]byte(t))})
+	}
+	return out
+}
+
+// match compares the presented token with every configured one in
+// constant time (digests have equal length; no early exit).
+func match(presented string, ts []token) (string, bool) {
+	d := sha256.Sum256([]byte(presented))
+	name, found := "", false
+	for _, t := range ts {
+		if subtle.ConstantTimeCompare(d[:], t.digest[:]) == 1 {
+			name, found = t.name, true
+		}
+	}
+	return name, found
+}
+
+// auth requires a bearer token: an API token (or an admin token) for the
+// merchant API, an admin token for the admin API.
+func (s *Server) auth(admin bool) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		h := c.GetHeader("Authorization")
+		presented, ok := strings.CutPrefix(h, "Bearer ")
+		if !ok || presented == "" {
+			s.fail(c, errUnauthorized)
+			return
+		}
+		if name, ok := match(presented, s.adminTokens); ok {
+			c.Set("principal", "admin:"+name)
+			c.Next()
+			return
+		}
+		if name, ok := match(presented, s.apiTokens); ok {
+			if admin {
+				s.fail(c, errForbidden)
+				return
+			}
+			c.Set("principal", "api:"+name)
+			c.Next()
+			return
+		}
+		s.fail(c, errUnauthorized)
+	}
+}
+
+func (s *Server) healthz(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"status": "ok"}) }
+
+func (s *Server) readyz(c *gin.Context) {
+	ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.db.Ping(ctx); err != nil {
+		logger(c, s.log).Warn("not ready", "err", err)
+		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "checks": gin.H{"database": "unreachable"}})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok"}})
+}
