@@ -82,7 +82,7 @@ func (h *harness) order(no string) (ledger.Order, []ledger.Entry) {
 func (h *harness) stripeEvent(typ string, obj map[string]any) []byte {
 	h.t.Helper()
 	b, err := json.Marshal(map[string]any{
-		"id": fmt.Sprintf("evt_%d", h.seq.Add(1)),
+		"id":     fmt.Sprintf("evt_%d", h.seq.Add(1)),
 		"object": "event", "type": typ, "api_version": "2019-02-19", "livemode": false,
 		"data": map[string]any{"object": obj},
 	})
