@@ -76,10 +76,6 @@ func (s *Server) Handler() http.Handler {
 	return r
 }
 
-type ctxKey int
-
-const logKey ctxKey = iota
-
 // requestID gives every request an id (the caller's X-Request-Id if sane)
 // and a logger that carries it.
 func (s *Server) requestID(c *gin.Context) {
