@@ -30,6 +30,9 @@ type Tx interface {
 	Post(ctx context.Context, legs []ledger.Entry) error
 	// InsertReceipt inserts r and sets r.ID; ErrDuplicate if its key exists.
 	InsertReceipt(ctx context.Context, r *Receipt) error
+	// Savepoint and RollbackTo isolate one callback inside a group commit.
+	Savepoint(ctx context.Context, name string) error
+	RollbackTo(ctx context.Context, name string) error
 }
 
 // Delivery is a count of duplicate deliveries and the last time one was seen.
@@ -45,6 +48,10 @@ type Config struct {
 	MaxAttempts int
 	// FirstCheck is when an unknown receipt is first looked at again.
 	FirstCheck time.Duration
+	// Committers is how many group-commit transactions may run at once
+	// (1 for SQLite, which has one writer); MaxBatch bounds one batch.
+	Committers int
+	MaxBatch   int
 }
 
 // Service runs the callback pipeline.
@@ -54,6 +61,7 @@ type Service struct {
 	cfg       Config
 	log       *slog.Logger
 	counter   *deliveryCounter
+	commit    *committer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -66,12 +74,19 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 	if cfg.FirstCheck <= 0 {
 		cfg.FirstCheck = time.Minute
 	}
+	if cfg.Committers <= 0 {
+		cfg.Committers = 4
+	}
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = 32
+	}
 	m := make(map[string]Provider, len(providers))
 	for _, p := range providers {
 		m[p.Name()] = p
 	}
 	return &Service{store: store, providers: m, cfg: cfg, log: log,
-		counter: newDeliveryCounter(store, log), Now: time.Now}
+		counter: newDeliveryCounter(store, log), commit: newCommitter(store, cfg.Committers, cfg.MaxBatch),
+		Now: time.Now}
 }
 
 // Provider returns the named provider.
@@ -144,7 +159,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			return Outcome{}, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
 		}
 		rec := s.newReceipt(p, in, n, fp)
-		err = s.store.InTx(ctx, func(tx Tx) error { return s.apply(ctx, tx, &rec) })
+		err = s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
 		switch {
 		case err == nil:
 			log.Info("callback processed", "status", rec.Status, "reason", rec.Reason, "order_no", rec.OrderNo)
@@ -255,8 +270,12 @@ func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notifi
 	return Outcome{Receipt: rec}, nil
 }
 
-// Close flushes counted duplicate deliveries.
-func (s *Service) Close(ctx context.Context) error { return s.counter.close(ctx) }
+// Close stops the group committers and flushes counted duplicate deliveries.
+// Call it after the HTTP server has drained.
+func (s *Service) Close(ctx context.Context) error {
+	s.commit.stop()
+	return s.counter.close(ctx)
+}
 
 func transient(err error) error {
 	if errors.Is(err, ErrTransient) {

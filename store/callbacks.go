@@ -106,3 +106,11 @@ func (t tx) InsertReceipt(ctx context.Context, r *callbacks.Receipt) error {
 	r.ID = row.ID
 	return nil
 }
+
+func (t tx) Savepoint(ctx context.Context, name string) error {
+	return classify(t.g.WithContext(ctx).SavePoint(name).Error)
+}
+
+func (t tx) RollbackTo(ctx context.Context, name string) error {
+	return classify(t.g.WithContext(ctx).RollbackTo(name).Error)
+}

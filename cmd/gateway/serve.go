@@ -52,8 +52,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		names[i] = p.Name()
 	}
 	log.Info("providers enabled", "providers", names)
+	cbcfg := callbacks.Config{}
+	if db.Dialect() == "sqlite" {
+		cbcfg.Committers = 1 // one writer: batches grow instead of queueing on the connection
+	}
 	return &app{cfg: cfg, log: log, db: db,
-		callbacks: callbacks.NewService(db, ps, callbacks.Config{}, log),
+		callbacks: callbacks.NewService(db, ps, cbcfg, log),
 		orders:    ledger.NewService(db)}, nil
 }
 
