@@ -3,6 +3,7 @@ module gateway
 go 1.26.8
 
 require (
+	github.com/adyen/adyen-go-api-library/v16 v16.3.0
 	github.com/gin-gonic/gin v1.12.0
 	github.com/glebarez/sqlite v1.11.0
 	github.com/go-sql-driver/mysql v1.10.1

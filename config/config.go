@@ -130,6 +130,7 @@ type Provider struct {
 	// adyen
 	HMACKeys        []Secret `yaml:"hmac_keys"`
 	MerchantAccount string   `yaml:"merchant_account"`
+	PaidOn          string   `yaml:"paid_on"` // authorisation (default) or capture
 	// paypal
 	WebhookID    string   `yaml:"webhook_id"`
 	Certificates []string `yaml:"certificates"`
@@ -157,7 +158,7 @@ var providerKeys = map[string]struct{ allowed, required []string }{
 	Stripe:           {[]string{"webhook_secrets", "api_key"}, []string{"webhook_secrets"}},
 	WeChatPay:        {[]string{"mch_id", "apiv3_key", "platform_public_keys", "merchant_private_key", "merchant_serial", "app_id"}, []string{"mch_id", "apiv3_key", "platform_public_keys"}},
 	Alipay:           {[]string{"app_id", "seller_id", "alipay_public_keys", "app_private_key"}, []string{"app_id", "alipay_public_keys"}},
-	Adyen:            {[]string{"hmac_keys", "merchant_account", "api_key"}, []string{"hmac_keys"}},
+	Adyen:            {[]string{"hmac_keys", "merchant_account", "paid_on", "api_key"}, []string{"hmac_keys"}},
 	PayPal:           {[]string{"webhook_id", "certificates", "client_id", "client_secret"}, []string{"webhook_id", "certificates"}},
 	StandardWebhooks: {[]string{"secrets", "fields", "events"}, []string{"secrets", "fields"}},
 }
@@ -323,6 +324,9 @@ func (p *Provider) validate(name string) error {
 			errs = append(errs, fmt.Errorf("%s.allow_ips: %q is not a CIDR", key, cidr))
 		}
 	}
+	if p.Type == Adyen && p.PaidOn != "" && p.PaidOn != "authorisation" && p.PaidOn != "capture" {
+		errs = append(errs, fmt.Errorf("%s.paid_on: %q is not authorisation or capture", key, p.PaidOn))
+	}
 	if p.Type == StandardWebhooks {
 		for _, f := range []string{"txn_id", "event_type", "order_no", "amount", "currency"} {
 			if p.Fields[f] == "" {
@@ -366,6 +370,7 @@ func (p *Provider) setKeys() []string {
 	add("app_private_key", p.AppPrivateKey != "")
 	add("hmac_keys", len(p.HMACKeys) > 0)
 	add("merchant_account", p.MerchantAccount != "")
+	add("paid_on", p.PaidOn != "")
 	add("webhook_id", p.WebhookID != "")
 	add("certificates", len(p.Certificates) > 0)
 	add("client_id", p.ClientID != "")

@@ -10,6 +10,8 @@ import (
 
 	"gateway/callbacks"
 	"gateway/config"
+	"gateway/providers/adyen"
+	"gateway/providers/paypal"
 	"gateway/providers/standardwebhooks"
 	"gateway/providers/stripe"
 )
@@ -43,6 +45,12 @@ func build(name string, c *config.Provider, client *http.Client) (callbacks.Prov
 			Tolerance: time.Duration(c.Tolerance), Events: c.Events,
 			Fields: standardwebhooks.Fields{TxnID: f["txn_id"], EventType: f["event_type"], OrderNo: f["order_no"],
 				Amount: f["amount"], Currency: f["currency"], EventID: f["event_id"]}})
+	case config.Adyen:
+		return adyen.New(adyen.Config{Name: name, HMACKeys: secrets(c.HMACKeys), MerchantAccount: c.MerchantAccount, PaidOn: c.PaidOn})
+	case config.PayPal:
+		return paypal.New(paypal.Config{Name: name, WebhookID: c.WebhookID, Certificates: c.Certificates,
+			Tolerance: time.Duration(c.Tolerance), ClientID: c.ClientID, ClientSecret: string(c.ClientSecret),
+			APIBase: c.APIBase, Client: client})
 	default:
 		return nil, fmt.Errorf("provider type %q is not built into this gateway yet", c.Type)
 	}
