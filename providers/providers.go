@@ -10,8 +10,10 @@ import (
 
 	"gateway/callbacks"
 	"gateway/config"
+	"gateway/providers/alipay"
 	"gateway/providers/standardwebhooks"
 	"gateway/providers/stripe"
+	"gateway/providers/wechatpay"
 )
 
 // Build returns a provider for every configured section, by name.
@@ -43,6 +45,14 @@ func build(name string, c *config.Provider, client *http.Client) (callbacks.Prov
 			Tolerance: time.Duration(c.Tolerance), Events: c.Events,
 			Fields: standardwebhooks.Fields{TxnID: f["txn_id"], EventType: f["event_type"], OrderNo: f["order_no"],
 				Amount: f["amount"], Currency: f["currency"], EventID: f["event_id"]}})
+	case config.WeChatPay:
+		return wechatpay.New(wechatpay.Config{Name: name, MchID: c.MchID, AppID: c.AppID, APIv3Key: string(c.APIv3Key),
+			PlatformKeys: c.PlatformPublicKeys, Tolerance: time.Duration(c.Tolerance),
+			MerchantPrivateKey: string(c.MerchantPrivateKey), MerchantSerial: c.MerchantSerial,
+			APIBase: c.APIBase, Client: client})
+	case config.Alipay:
+		return alipay.New(alipay.Config{Name: name, AppID: c.AppID, SellerID: c.SellerID, PublicKeys: c.AlipayPublicKeys,
+			AppPrivateKey: string(c.AppPrivateKey), APIBase: c.APIBase, Client: client})
 	default:
 		return nil, fmt.Errorf("provider type %q is not built into this gateway yet", c.Type)
 	}
