@@ -11,9 +11,11 @@ import (
 	"gateway/callbacks"
 	"gateway/config"
 	"gateway/providers/adyen"
+	"gateway/providers/alipay"
 	"gateway/providers/paypal"
 	"gateway/providers/standardwebhooks"
 	"gateway/providers/stripe"
+	"gateway/providers/wechatpay"
 )
 
 // Build returns a provider for every configured section, by name.
@@ -51,6 +53,14 @@ func build(name string, c *config.Provider, client *http.Client) (callbacks.Prov
 		return paypal.New(paypal.Config{Name: name, WebhookID: c.WebhookID, Certificates: c.Certificates,
 			Tolerance: time.Duration(c.Tolerance), ClientID: c.ClientID, ClientSecret: string(c.ClientSecret),
 			APIBase: c.APIBase, Client: client})
+	case config.WeChatPay:
+		return wechatpay.New(wechatpay.Config{Name: name, MchID: c.MchID, AppID: c.AppID, APIv3Key: string(c.APIv3Key),
+			PlatformKeys: c.PlatformPublicKeys, Tolerance: time.Duration(c.Tolerance),
+			MerchantPrivateKey: string(c.MerchantPrivateKey), MerchantSerial: c.MerchantSerial,
+			APIBase: c.APIBase, Client: client})
+	case config.Alipay:
+		return alipay.New(alipay.Config{Name: name, AppID: c.AppID, SellerID: c.SellerID, PublicKeys: c.AlipayPublicKeys,
+			AppPrivateKey: string(c.AppPrivateKey), APIBase: c.APIBase, Client: client})
 	default:
 		return nil, fmt.Errorf("provider type %q is not built into this gateway yet", c.Type)
 	}

@@ -1,14 +1,24 @@
-// Package providertest runs a provider's deliveries through the real
-// callback pipeline over a storetest database, for provider tests: create
-// an order, deliver raw bytes and headers, read back the order, its ledger
-// and the row count of every table.
+// Package providertest helps provider tests: test-only RSA keys (acting as
+// the provider, as the merchant, as a rotated key and as a stranger), a
+// callbacks.Service over a test database with a fixed clock, row counts of
+// every table, and a ledger check of an order.
+//
+// Only _test files import it; its keys protect nothing.
 package providertest
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"embed"
+	"encoding/pem"
 	"errors"
+	"flag"
+	"fmt"
 	"log/slog"
-	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -17,104 +27,76 @@ import (
 
 	"gateway/callbacks"
 	"gateway/ledger"
+	"gateway/providers/rsakey"
 	"gateway/store"
 )
 
-// Harness is one provider wired to a fresh database.
-type Harness struct {
-	DB        *store.DB
-	Orders    *ledger.Service
-	Callbacks *callbacks.Service
-	Provider  callbacks.Provider
-	// Now is the pipeline's clock (and so the provider's verification time).
-	Now time.Time
+//go:embed testdata/*.pem
+var testdata embed.FS
+
+// Key is a test key pair with its PEM forms.
+type Key struct {
+	Private    *rsa.PrivateKey
+	PrivatePEM string
+	PublicPEM  string
 }
 
-// New wires p to db with the clock at now.
-func New(tb testing.TB, db *store.DB, p callbacks.Provider, now time.Time) *Harness {
-	tb.Helper()
-	h := &Harness{DB: db, Orders: ledger.NewService(db), Provider: p, Now: now}
-	h.Orders.Now = func() time.Time { return h.Now }
-	h.UseStore(tb, db)
-	return h
-}
+// Test keys (see testdata/README.md).
+var (
+	Provider = mustKey("provider")
+	Rotated  = mustKey("rotated")
+	Merchant = mustKey("merchant")
+	Stranger = mustKey("stranger")
+)
 
-// UseStore runs the pipeline over s (a wrapper of DB that injects faults).
-func (h *Harness) UseStore(tb testing.TB, s callbacks.Store) {
-	tb.Helper()
-	svc := callbacks.NewService(s, []callbacks.Provider{h.Provider}, callbacks.Config{},
-		slog.New(slog.DiscardHandler))
-	svc.Now = func() time.Time { return h.Now }
-	tb.Cleanup(func() {
-		if err := svc.Close(context.Background()); err != nil {
-			tb.Errorf("providertest: close pipeline: %v", err)
-		}
-	})
-	h.Callbacks = svc
-}
+// ProviderCertPEM is a self-signed certificate for Provider, serial
+// ProviderCertSerial (a WeChat Pay platform certificate).
+var ProviderCertPEM = mustRead("testdata/provider-cert.pem")
 
-// CreateOrder submits an order and fails the test if it cannot.
-func (h *Harness) CreateOrder(tb testing.TB, orderNo string, amount int64, currency string) {
-	tb.Helper()
-	if _, _, err := h.Orders.Create(context.Background(), ledger.NewOrder{OrderNo: orderNo,
-		Price: ledger.Money{Amount: amount, Currency: currency}}); err != nil {
-		tb.Fatalf("create order %s: %v", orderNo, err)
-	}
-}
+// ProviderCertSerial is ProviderCertPEM's serial as WeChat Pay writes it.
+const ProviderCertSerial = "3F4E2A6B8C1D5E7F90A1B2C3D4E5F60718293A4B"
 
-// Deliver runs one delivery through the pipeline, as POST /callbacks/{name}.
-func (h *Harness) Deliver(header http.Header, body []byte) (callbacks.Ack, []callbacks.Outcome, error) {
-	return h.Callbacks.Handle(context.Background(), callbacks.Inbound{Provider: h.Provider.Name(), Header: header, Body: body})
-}
-
-// Order returns an order and its ledger, and checks the ledger: every
-// posting balanced per currency, the order's paid and refunded totals equal
-// to what its ledger says (P5).
-func (h *Harness) Order(tb testing.TB, orderNo string) (ledger.Order, []ledger.Entry) {
-	tb.Helper()
-	o, entries, err := h.Orders.Get(context.Background(), orderNo)
+func mustRead(name string) string {
+	b, err := testdata.ReadFile(name)
 	if err != nil {
-		tb.Fatalf("get order %s: %v", orderNo, err)
+		panic(err)
 	}
-	if !ledger.Balanced(entries) {
-		tb.Errorf("order %s: ledger does not balance: %+v", orderNo, entries)
-	}
-	byTxn := map[string][]ledger.Entry{}
-	for _, e := range entries {
-		byTxn[e.TxnID] = append(byTxn[e.TxnID], e)
-	}
-	for txn, legs := range byTxn {
-		if len(legs) != 2 || !ledger.Balanced(legs) {
-			tb.Errorf("order %s: posting %s is not two balanced legs: %+v", orderNo, txn, legs)
-		}
-	}
-	if paid, refunded := ledger.Totals(entries); paid != o.PaidAmount || refunded != o.RefundedAmount {
-		tb.Errorf("order %s: ledger says paid %d refunded %d, order says paid %d refunded %d",
-			orderNo, paid, refunded, o.PaidAmount, o.RefundedAmount)
-	}
-	return o, entries
+	return string(b)
 }
 
-// Receipt returns the receipt of a dedup key.
-func (h *Harness) Receipt(tb testing.TB, txnID string) callbacks.Receipt {
-	tb.Helper()
-	r, err := h.DB.Receipt(context.Background(), h.Provider.Name(), txnID)
+func mustKey(name string) Key {
+	priv := mustRead("testdata/" + name + "-key.pem")
+	k, err := rsakey.Private(priv)
 	if err != nil {
-		tb.Fatalf("receipt %s: %v", txnID, err)
+		panic(name + ": " + err.Error())
 	}
-	return r
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		panic(name + ": " + err.Error())
+	}
+	return Key{Private: k, PrivatePEM: priv,
+		PublicPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
 }
 
-// RowCounts counts the rows of every table of the database except goose's
-// own version table, so a test sees any write wherever it lands.
-func RowCounts(tb testing.TB, db *store.DB) map[string]int64 {
+// NewService returns the callback pipeline over db for p, its clock fixed
+// at now, closed when the test ends.
+func NewService(tb testing.TB, db *store.DB, p callbacks.Provider, now time.Time) *callbacks.Service {
 	tb.Helper()
-	ctx := context.Background()
-	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-	if db.Dialect() == "mysql" {
-		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`
+	s := callbacks.NewService(db, []callbacks.Provider{p}, callbacks.Config{}, slog.New(slog.DiscardHandler))
+	s.Now = func() time.Time { return now }
+	tb.Cleanup(func() { _ = s.Close(context.Background()) })
+	return s
+}
+
+// Counts returns the number of rows of every table of the database
+// (whatever tables later migrations add), but the migrations' own.
+func Counts(tb testing.TB, db *store.DB) map[string]int64 {
+	tb.Helper()
+	list := "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+	if db.Dialect() == "sqlite" {
+		list = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
 	}
-	rows, err := db.SQL().QueryContext(ctx, q)
+	rows, err := db.SQL().Query(list)
 	if err != nil {
 		tb.Fatalf("list tables: %v", err)
 	}
@@ -124,90 +106,191 @@ func RowCounts(tb testing.TB, db *store.DB) map[string]int64 {
 		if err := rows.Scan(&name); err != nil {
 			tb.Fatalf("list tables: %v", err)
 		}
-		if name != "goose_db_version" {
+		if name != "schema_migrations" {
 			tables = append(tables, name)
 		}
 	}
 	if err := rows.Close(); err != nil {
 		tb.Fatalf("list tables: %v", err)
 	}
-	if len(tables) == 0 {
-		tb.Fatalf("no tables in the %s database", db.Dialect())
+	if len(tables) < 3 {
+		tb.Fatalf("list tables: found only %v", tables)
 	}
-	counts := make(map[string]int64, len(tables))
-	for _, name := range tables {
+	out := map[string]int64{}
+	for _, t := range tables {
 		var n int64
-		if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
-			tb.Fatalf("count %s: %v", name, err)
+		if err := db.SQL().QueryRow("SELECT COUNT(*) FROM " + t).Scan(&n); err != nil {
+			tb.Fatalf("count %s: %v", t, err)
 		}
-		counts[name] = n
+		out[t] = n
 	}
-	return counts
+	return out
 }
 
-// DeliverAck runs one delivery and fails the test unless the provider's
-// acknowledgement is exactly wantStatus and wantBody.
-func (h *Harness) DeliverAck(tb testing.TB, header http.Header, body []byte, wantStatus int, wantBody string) []callbacks.Outcome {
+// CreateOrder submits an order through the ledger service.
+func CreateOrder(tb testing.TB, db *store.DB, orderNo string, price ledger.Money) ledger.Order {
 	tb.Helper()
-	ack, outs, err := h.Deliver(header, body)
-	if ack.Status != wantStatus || string(ack.Body) != wantBody {
-		tb.Fatalf("ack = %d %s (err %v), want %d %s", ack.Status, ack.Body, err, wantStatus, wantBody)
+	o, _, err := ledger.NewService(db).Create(context.Background(), ledger.NewOrder{OrderNo: orderNo, Price: price})
+	if err != nil {
+		tb.Fatalf("create order %s: %v", orderNo, err)
 	}
-	return outs
+	return o
 }
 
-// CheckNotification compares a parsed notification with want: reason, when
-// set, must be part of got.Unsupported (and got must be supported when it
-// is not), the rest must be equal, and got must pass Validate.
-func CheckNotification(tb testing.TB, got, want callbacks.Notification, reason string) {
+// Order returns an order and its ledger legs, failing the test unless the
+// legs balance per currency and the order's paid and refunded totals equal
+// what its ledger says (P5).
+func Order(tb testing.TB, db *store.DB, orderNo string) (ledger.Order, []ledger.Entry) {
 	tb.Helper()
-	if reason != "" && !strings.Contains(got.Unsupported, reason) || reason == "" && got.Unsupported != "" {
-		tb.Errorf("Unsupported = %q, want %q", got.Unsupported, reason)
+	o, entries, err := ledger.NewService(db).Get(context.Background(), orderNo)
+	if err != nil {
+		tb.Fatalf("get order %s: %v", orderNo, err)
 	}
-	if err := got.Validate(); err != nil {
-		tb.Errorf("Validate = %v", err)
+	if !ledger.Balanced(entries) {
+		tb.Errorf("order %s: ledger does not balance: %+v", orderNo, entries)
 	}
-	got.Unsupported = ""
-	if diff := cmp.Diff(want, got); diff != "" {
-		tb.Errorf("notification (-want +got):\n%s", diff)
+	if paid, refunded := ledger.Totals(entries); paid != o.PaidAmount || refunded != o.RefundedAmount {
+		tb.Errorf("order %s: ledger says paid %d refunded %d, order says paid %d refunded %d",
+			orderNo, paid, refunded, o.PaidAmount, o.RefundedAmount)
 	}
+	return o, entries
 }
 
-// FuzzParse returns the body of a FuzzParse target for p: no input panics,
-// a refusal is ErrMalformed, and what parses satisfies CheckParsed with at
-// most max notifications (0: any number).
-func FuzzParse(p callbacks.Provider, max int) func(*testing.T, []byte) {
-	return func(t *testing.T, b []byte) {
-		ns, err := p.Parse(callbacks.Inbound{Provider: p.Name(), Body: b})
-		if err != nil {
-			if !errors.Is(err, callbacks.ErrMalformed) {
-				t.Fatalf("Parse = %v, not ErrMalformed", err)
+// Receipt returns the receipt of a dedup key.
+func Receipt(tb testing.TB, db *store.DB, provider, txnID string) callbacks.Receipt {
+	tb.Helper()
+	r, err := db.Receipt(context.Background(), provider, txnID)
+	if err != nil {
+		tb.Fatalf("receipt %s/%s: %v", provider, txnID, err)
+	}
+	return r
+}
+
+var update = flag.Bool("update", false, "rewrite the fuzz seed corpus under testdata/fuzz")
+
+// CheckCorpus checks that testdata/fuzz/<target>/seed-<i> holds seeds[i] in
+// the fuzzing engine's format, or rewrites the files under -update. Seeds
+// that need keys or signatures are made in code; the files let
+// `go test -fuzz` start from them and show reviewers what they are.
+func CheckCorpus(tb testing.TB, target string, seeds [][]any) {
+	tb.Helper()
+	dir := filepath.Join("testdata", "fuzz", target)
+	for i, seed := range seeds {
+		var b strings.Builder
+		b.WriteString("go test fuzz v1\n")
+		for _, v := range seed {
+			switch v := v.(type) {
+			case string:
+				fmt.Fprintf(&b, "string(%s)\n", strconv.Quote(v))
+			case []byte:
+				fmt.Fprintf(&b, "[]byte(%s)\n", strconv.Quote(string(v)))
+			default:
+				tb.Fatalf("%s seed %d: unsupported type %T", target, i, v)
 			}
-			return
 		}
-		if max > 0 && len(ns) > max {
-			t.Fatalf("Parse gave %d notifications, want at most %d", len(ns), max)
+		path := filepath.Join(dir, fmt.Sprintf("seed-%d", i))
+		if *update {
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				tb.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+				tb.Fatal(err)
+			}
+			continue
 		}
-		CheckParsed(t, ns)
+		got, err := os.ReadFile(path)
+		if err != nil {
+			tb.Fatalf("%v (run go test -run %s -update)", err, tb.Name())
+		}
+		if string(got) != b.String() {
+			tb.Errorf("%s is stale (run go test -run %s -update)", path, tb.Name())
+		}
 	}
 }
 
-// CheckParsed is the invariant of a fuzzed Parse that succeeded: at least
-// one notification, each with a dedup key, and each one the pipeline would
-// act on valid unless a field is out of the range that Validate refuses.
-func CheckParsed(tb testing.TB, ns []callbacks.Notification) {
+// CheckResult compares what Parse or Query returned with a table row: an
+// error wrapping wantErr when that is set, else exactly want.
+func CheckResult(tb testing.TB, got []callbacks.Notification, err error, want []callbacks.Notification, wantErr error) {
 	tb.Helper()
-	if len(ns) == 0 {
-		tb.Fatal("Parse gave no notification and no error")
+	if wantErr != nil {
+		if !errors.Is(err, wantErr) {
+			tb.Fatalf("error = %v, want %v", err, wantErr)
+		}
+		return
 	}
-	for _, n := range ns {
-		if n.TxnID == "" {
-			tb.Fatalf("notification without a dedup key: %+v", n)
-		}
-		inRange := n.Money.Amount >= 0 && n.Money.Amount <= 1e15 && len(n.TxnID) <= 160 &&
-			len(n.EventType) <= 64 && len(n.EventID) <= 191 && len(n.Reference) <= 128
-		if n.Unsupported == "" && inRange && n.Validate() != nil {
-			tb.Fatalf("supported notification fails Validate: %v: %+v", n.Validate(), n)
-		}
+	if err != nil {
+		tb.Fatalf("unexpected error: %v", err)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		tb.Errorf("notifications (-want +got):\n%s", diff)
+	}
+}
+
+// Refusal is a delivery the pipeline must refuse with Err and Status.
+type Refusal struct {
+	Name   string
+	In     callbacks.Inbound
+	Err    error
+	Status int
+}
+
+// CheckRefused runs each refusal through svc and checks the answer
+// (Status, contentType, body(err)) and that no table gained or lost a row.
+func CheckRefused(t *testing.T, db *store.DB, svc *callbacks.Service, contentType string, body func(error) string, cases []Refusal) {
+	t.Helper()
+	before := Counts(t, db)
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			ack, _, err := svc.Handle(context.Background(), c.In)
+			if !errors.Is(err, c.Err) {
+				t.Fatalf("Handle = %v, want %v", err, c.Err)
+			}
+			want := callbacks.Ack{Status: c.Status, ContentType: contentType, Body: []byte(body(err))}
+			if diff := cmp.Diff(want, ack); diff != "" {
+				t.Errorf("ack (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(before, Counts(t, db)); diff != "" {
+				t.Errorf("rows written (-before +after):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Step is one delivery of a pipeline test and the state that must follow.
+type Step struct {
+	Name      string
+	In        callbacks.Inbound
+	Duplicate bool
+	Receipt   callbacks.Status
+	OrderNo   string
+	Order     ledger.Status
+	Paid      int64
+	Refunded  int64
+	Legs      int
+}
+
+// RunSteps delivers the steps in order through svc; each must be answered
+// ack, have the given outcome, and leave its order as described with a
+// balanced ledger that agrees with it.
+func RunSteps(t *testing.T, db *store.DB, svc *callbacks.Service, ack callbacks.Ack, steps []Step) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.Name, func(t *testing.T) {
+			got, outs, err := svc.Handle(context.Background(), st.In)
+			if err != nil {
+				t.Fatalf("Handle: %v", err)
+			}
+			if diff := cmp.Diff(ack, got); diff != "" {
+				t.Errorf("ack (-want +got):\n%s", diff)
+			}
+			if len(outs) != 1 || outs[0].Duplicate != st.Duplicate || outs[0].Receipt.Status != st.Receipt {
+				t.Fatalf("outcome = %+v, want duplicate=%v status=%s", outs, st.Duplicate, st.Receipt)
+			}
+			o, legs := Order(t, db, st.OrderNo)
+			if o.Status != st.Order || o.PaidAmount != st.Paid || o.RefundedAmount != st.Refunded || len(legs) != st.Legs {
+				t.Errorf("order %s = %s paid %d refunded %d with %d legs, want %s paid %d refunded %d with %d legs",
+					st.OrderNo, o.Status, o.PaidAmount, o.RefundedAmount, len(legs), st.Order, st.Paid, st.Refunded, st.Legs)
+			}
+		})
 	}
 }

@@ -38,12 +38,20 @@ func (c *Client) Base() string { return c.base }
 // maxResponse bounds what is read of an answer.
 const maxResponse = 4 << 20
 
-// Do sends method path with body, lets sign add headers, and decodes a 2xx
-// JSON answer into out (raw bytes when out is *[]byte).
-func (c *Client) Do(ctx context.Context, method, path string, body []byte, sign func(*http.Request) error, out any) error {
+// Response is a provider's answer as it came: status, headers and body.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Send sends method path with body, lets sign add headers, and returns the
+// answer whatever its status, for providers whose answers are signed or
+// whose errors need reading (WeChat Pay, Alipay).
+func (c *Client) Send(ctx context.Context, method, path string, body []byte, sign func(*http.Request) error) (Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, bytes.NewReader(body))
 	if err != nil {
-		return err
+		return Response{}, err
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil && req.Header.Get("Content-Type") == "" {
@@ -51,34 +59,45 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, sign 
 	}
 	if sign != nil {
 		if err := sign(req); err != nil {
-			return fmt.Errorf("sign request: %w", err)
+			return Response{}, fmt.Errorf("sign request: %w", err)
 		}
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return err
+		return Response{}, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
+		return Response{}, err
+	}
+	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// Do sends method path with body, lets sign add headers, and decodes a 2xx
+// JSON answer into out (raw bytes when out is *[]byte).
+func (c *Client) Do(ctx context.Context, method, path string, body []byte, sign func(*http.Request) error, out any) error {
+	resp, err := c.Send(ctx, method, path, body, sign)
+	if err != nil {
 		return err
 	}
-	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%w: %s %s: %d %s", ErrProvider, method, path, resp.StatusCode, truncate(b, 200))
+	if resp.Status/100 != 2 {
+		return fmt.Errorf("%w: %s %s: %d %s", ErrProvider, method, path, resp.Status, Truncate(resp.Body, 200))
 	}
 	if raw, ok := out.(*[]byte); ok {
-		*raw = b
+		*raw = resp.Body
 		return nil
 	}
 	if out != nil {
-		if err := json.Unmarshal(b, out); err != nil {
+		if err := json.Unmarshal(resp.Body, out); err != nil {
 			return fmt.Errorf("decode %s %s: %w", method, path, err)
 		}
 	}
 	return nil
 }
 
-func truncate(b []byte, n int) string {
+// Truncate shortens an answer for an error message.
+func Truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"
 	}
