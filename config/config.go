@@ -5,10 +5,13 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -218,15 +221,93 @@ func Parse(b []byte) (Config, error) {
 }
 
 func decode(b []byte, c *Config) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty, or only comments: the defaults stand
+	}
+	// yaml.v3 alone names neither the path of an unknown key nor the key of
+	// a value that does not decode ("line 7: field x not found in type
+	// config.Provider", "bad duration"): check the tree first.
+	if errs := checkNode(doc.Content[0], reflect.TypeFor[Config](), ""); len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true) // an unknown key is an error, not a silent default
-	if err := dec.Decode(c); err != nil {
-		return err
+	return dec.Decode(c)
+}
+
+// checkNode walks a YAML node along the Go type it will decode into and
+// names, by dotted path, every unknown key and every value that does not
+// decode. Aliases and merge keys are left to the decoder, which also checks
+// them, so that the walk stays linear in the size of the document.
+func checkNode(n *yaml.Node, t reflect.Type, path string) []error {
+	if n.Kind == yaml.AliasNode || n.ShortTag() == "!!null" {
+		return nil
 	}
-	return nil
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	var errs []error
+	switch {
+	case t.Kind() == reflect.Struct && t != durationType, t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Pointer:
+		if n.Kind != yaml.MappingNode {
+			return []error{fmt.Errorf("%s: want a mapping of keys, line %d", cmp.Or(path, "(top level)"), n.Line)}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Errorf("%s: a key must be a string, line %d", cmp.Or(path, "(top level)"), k.Line))
+				continue
+			}
+			if k.Value == "<<" {
+				continue
+			}
+			if t.Kind() == reflect.Map { // providers: any name, a Provider each
+				errs = append(errs, checkNode(v, t.Elem(), join(k.Value))...)
+				continue
+			}
+			f, ok := fieldByYAML(t, k.Value)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: unknown key", join(k.Value)))
+				continue
+			}
+			errs = append(errs, checkNode(v, f.Type, join(k.Value))...)
+		}
+	default:
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				for _, e := range te.Errors {
+					errs = append(errs, fmt.Errorf("%s: %s", path, lineRE.ReplaceAllString(e, "")))
+				}
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			}
+		}
+	}
+	return errs
+}
+
+// lineRE is the "line 3: " that yaml.v3 puts before a type error; the
+// dotted path says more.
+var lineRE = regexp.MustCompile(`^line \d+: `)
+
+func fieldByYAML(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); yamlName(f) == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // Validate checks the whole configuration and names every bad key.
