@@ -348,8 +348,8 @@ func (c Config) Validate() error {
 			bad("auth", "token %d is shorter than 16 characters", i+1)
 		}
 	}
-	if _, err := cron.ParseStandard(c.Reconcile.Schedule); err != nil {
-		bad("reconcile.schedule", "%v", err)
+	if err := checkSchedule(c.Reconcile.Schedule); err != nil {
+		bad("reconcile.schedule", "%q is not a cron schedule: %v", c.Reconcile.Schedule, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -412,6 +412,19 @@ func (p *Provider) validate(name string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkSchedule parses a cron schedule as the reconciler will. robfig/cron
+// v3.0.1 panics on a time zone prefix with nothing after it ("TZ=UTC"), so
+// that case is refused first.
+func checkSchedule(spec string) error {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		if !strings.Contains(spec, " ") {
+			return errors.New("a time zone must be followed by a space and a schedule")
+		}
+	}
+	_, err := cron.ParseStandard(spec)
+	return err
 }
 
 func validName(s string) bool {
