@@ -32,6 +32,9 @@ func (s Secret) String() string {
 	return "***"
 }
 
+// GoString masks the secret under %#v too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
 // MarshalYAML masks the secret wherever the config is printed.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
 
