@@ -325,10 +325,13 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.MaxBodyBytes > 64<<20 {
 		bad("http.max_body_bytes", "must be between 1 and 67108864")
 	}
-	for key, d := range map[string]Duration{"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
-		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout, "lock.ttl": c.Lock.TTL} {
-		if d <= 0 {
-			bad(key, "must be a positive duration")
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout}, {"lock.ttl", c.Lock.TTL}} {
+		if d.d <= 0 {
+			bad(d.key, "must be a positive duration")
 		}
 	}
 	switch c.Database.Driver {
@@ -346,9 +349,14 @@ func (c Config) Validate() error {
 	if c.Database.MaxOpenConns < 0 {
 		bad("database.max_open_conns", "must not be negative")
 	}
-	for i, t := range append(slices.Clone(c.Auth.APITokens), c.Auth.AdminTokens...) {
-		if _, tok := SplitToken(t); len(tok) < 16 {
-			bad("auth", "token %d is shorter than 16 characters", i+1)
+	for _, l := range []struct {
+		key  string
+		list []Secret
+	}{{"auth.api_tokens", c.Auth.APITokens}, {"auth.admin_tokens", c.Auth.AdminTokens}} {
+		for i, t := range l.list {
+			if _, tok := SplitToken(t); len(tok) < 16 {
+				bad(fmt.Sprintf("%s[%d]", l.key, i), "shorter than 16 characters")
+			}
 		}
 	}
 	if err := checkSchedule(c.Reconcile.Schedule); err != nil {
