@@ -8,6 +8,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"reflect"
@@ -167,6 +168,10 @@ var providerKeys = map[string]struct{ allowed, required []string }{
 	PayPal:           {[]string{"webhook_id", "certificates", "client_id", "client_secret"}, []string{"webhook_id", "certificates"}},
 	StandardWebhooks: {[]string{"secrets", "fields", "events"}, []string{"secrets", "fields"}},
 }
+
+// standardWebhooksFields are the keys of a standardwebhooks section's
+// fields map: the first five are required, event_id is optional.
+var standardWebhooksFields = []string{"txn_id", "event_type", "order_no", "amount", "currency", "event_id"}
 
 // Default returns the configuration used when nothing is configured: the
 // embedded SQLite file under ./data and :8080.
@@ -339,6 +344,11 @@ func (c Config) Validate() error {
 		if c.Database.DSN == "" {
 			bad("database.dsn", "is empty")
 		}
+		// GATEWAY_DATABASE_DSN alone would otherwise create an SQLite
+		// file named after the MySQL server.
+		if dsn := string(c.Database.DSN); strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix(") {
+			bad("database.driver", "is sqlite but database.dsn is a MySQL DSN; set database.driver: mysql")
+		}
 	case "mysql":
 		if _, err := gomysql.ParseDSN(string(c.Database.DSN)); err != nil {
 			bad("database.dsn", "not a MySQL DSN (user:pass@tcp(host:3306)/db): %v", err)
@@ -407,6 +417,16 @@ func (p *Provider) validate(name string) error {
 			errs = append(errs, fmt.Errorf("%s.%s: required for %s", key, k, p.Type))
 		}
 	}
+	for _, l := range []struct {
+		key  string
+		list []Secret
+	}{{"webhook_secrets", p.WebhookSecrets}, {"hmac_keys", p.HMACKeys}, {"secrets", p.Secrets}} {
+		for i, s := range l.list {
+			if strings.TrimSpace(string(s)) == "" {
+				errs = append(errs, fmt.Errorf("%s.%s[%d]: is empty", key, l.key, i))
+			}
+		}
+	}
 	if p.Tolerance < 0 {
 		errs = append(errs, fmt.Errorf("%s.tolerance: must not be negative", key))
 	}
@@ -415,10 +435,15 @@ func (p *Provider) validate(name string) error {
 			errs = append(errs, fmt.Errorf("%s.allow_ips: %q is not a CIDR", key, cidr))
 		}
 	}
-	if p.Type == StandardWebhooks {
-		for _, f := range []string{"txn_id", "event_type", "order_no", "amount", "currency"} {
+	if p.Type == StandardWebhooks && len(p.Fields) > 0 {
+		for _, f := range standardWebhooksFields[:5] {
 			if p.Fields[f] == "" {
 				errs = append(errs, fmt.Errorf("%s.fields.%s: required (a JSON path into the payload)", key, f))
+			}
+		}
+		for _, f := range slices.Sorted(maps.Keys(p.Fields)) {
+			if !slices.Contains(standardWebhooksFields, f) {
+				errs = append(errs, fmt.Errorf("%s.fields.%s: unknown field (want %s)", key, f, strings.Join(standardWebhooksFields, ", ")))
 			}
 		}
 	}
