@@ -59,12 +59,16 @@ func (c *Client) Do(ctx context.Context, method, path string, body []byte, sign 
 		return err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode/100 != 2 {
 		return fmt.Errorf("%w: %s %s: %d %s", ErrProvider, method, path, resp.StatusCode, truncate(b, 200))
+	}
+	if len(b) > maxResponse {
+		// A cut answer must not pass for a whole one.
+		return fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxResponse)
 	}
 	if raw, ok := out.(*[]byte); ok {
 		*raw = b
