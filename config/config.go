@@ -5,10 +5,14 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"os"
+	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +32,9 @@ func (s Secret) String() string {
 	}
 	return "***"
 }
+
+// GoString masks the secret under %#v too.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
 
 // MarshalYAML masks the secret wherever the config is printed.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
@@ -163,6 +170,10 @@ var providerKeys = map[string]struct{ allowed, required []string }{
 	StandardWebhooks: {[]string{"secrets", "fields", "events"}, []string{"secrets", "fields"}},
 }
 
+// standardWebhooksFields are the keys of a standardwebhooks section's
+// fields map: the first five are required, event_id is optional.
+var standardWebhooksFields = []string{"txn_id", "event_type", "order_no", "amount", "currency", "event_id"}
+
 // Default returns the configuration used when nothing is configured: the
 // embedded SQLite file under ./data and :8080.
 func Default() Config {
@@ -219,15 +230,93 @@ func Parse(b []byte) (Config, error) {
 }
 
 func decode(b []byte, c *Config) error {
-	if len(bytes.TrimSpace(b)) == 0 {
-		return nil
+	var doc yaml.Node
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return err
+	}
+	if len(doc.Content) == 0 {
+		return nil // empty, or only comments: the defaults stand
+	}
+	// yaml.v3 alone names neither the path of an unknown key nor the key of
+	// a value that does not decode ("line 7: field x not found in type
+	// config.Provider", "bad duration"): check the tree first.
+	if errs := checkNode(doc.Content[0], reflect.TypeFor[Config](), ""); len(errs) > 0 {
+		return errors.Join(errs...)
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true) // an unknown key is an error, not a silent default
-	if err := dec.Decode(c); err != nil {
-		return err
+	return dec.Decode(c)
+}
+
+// checkNode walks a YAML node along the Go type it will decode into and
+// names, by dotted path, every unknown key and every value that does not
+// decode. Aliases and merge keys are left to the decoder, which also checks
+// them, so that the walk stays linear in the size of the document.
+func checkNode(n *yaml.Node, t reflect.Type, path string) []error {
+	if n.Kind == yaml.AliasNode || n.ShortTag() == "!!null" {
+		return nil
 	}
-	return nil
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	join := func(k string) string {
+		if path == "" {
+			return k
+		}
+		return path + "." + k
+	}
+	var errs []error
+	switch {
+	case t.Kind() == reflect.Struct && t != durationType, t.Kind() == reflect.Map && t.Elem().Kind() == reflect.Pointer:
+		if n.Kind != yaml.MappingNode {
+			return []error{fmt.Errorf("%s: want a mapping of keys, line %d", cmp.Or(path, "(top level)"), n.Line)}
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			if k.Kind != yaml.ScalarNode {
+				errs = append(errs, fmt.Errorf("%s: a key must be a string, line %d", cmp.Or(path, "(top level)"), k.Line))
+				continue
+			}
+			if k.Value == "<<" {
+				continue
+			}
+			if t.Kind() == reflect.Map { // providers: any name, a Provider each
+				errs = append(errs, checkNode(v, t.Elem(), join(k.Value))...)
+				continue
+			}
+			f, ok := fieldByYAML(t, k.Value)
+			if !ok {
+				errs = append(errs, fmt.Errorf("%s: unknown key", join(k.Value)))
+				continue
+			}
+			errs = append(errs, checkNode(v, f.Type, join(k.Value))...)
+		}
+	default:
+		if err := n.Decode(reflect.New(t).Interface()); err != nil {
+			var te *yaml.TypeError
+			if errors.As(err, &te) {
+				for _, e := range te.Errors {
+					errs = append(errs, fmt.Errorf("%s: %s", path, lineRE.ReplaceAllString(e, "")))
+				}
+			} else {
+				errs = append(errs, fmt.Errorf("%s: %w", path, err))
+			}
+		}
+	}
+	return errs
+}
+
+// lineRE is the "line 3: " that yaml.v3 puts before a type error; the
+// dotted path says more.
+var lineRE = regexp.MustCompile(`^line \d+: `)
+
+func fieldByYAML(t reflect.Type, name string) (reflect.StructField, bool) {
+	for i := 0; i < t.NumField(); i++ {
+		if f := t.Field(i); yamlName(f) == name {
+			return f, true
+		}
+	}
+	return reflect.StructField{}, false
 }
 
 // Validate checks the whole configuration and names every bad key.
@@ -242,16 +331,24 @@ func (c Config) Validate() error {
 	if c.HTTP.MaxBodyBytes <= 0 || c.HTTP.MaxBodyBytes > 64<<20 {
 		bad("http.max_body_bytes", "must be between 1 and 67108864")
 	}
-	for key, d := range map[string]Duration{"http.read_timeout": c.HTTP.ReadTimeout, "http.write_timeout": c.HTTP.WriteTimeout,
-		"http.idle_timeout": c.HTTP.IdleTimeout, "http.shutdown_timeout": c.HTTP.ShutdownTimeout, "lock.ttl": c.Lock.TTL} {
-		if d <= 0 {
-			bad(key, "must be a positive duration")
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"http.read_timeout", c.HTTP.ReadTimeout}, {"http.write_timeout", c.HTTP.WriteTimeout},
+		{"http.idle_timeout", c.HTTP.IdleTimeout}, {"http.shutdown_timeout", c.HTTP.ShutdownTimeout}, {"lock.ttl", c.Lock.TTL}} {
+		if d.d <= 0 {
+			bad(d.key, "must be a positive duration")
 		}
 	}
 	switch c.Database.Driver {
 	case "sqlite":
 		if c.Database.DSN == "" {
 			bad("database.dsn", "is empty")
+		}
+		// GATEWAY_DATABASE_DSN alone would otherwise create an SQLite
+		// file named after the MySQL server.
+		if dsn := string(c.Database.DSN); strings.Contains(dsn, "@tcp(") || strings.Contains(dsn, "@unix(") {
+			bad("database.driver", "is sqlite but database.dsn is a MySQL DSN; set database.driver: mysql")
 		}
 	case "mysql":
 		if _, err := gomysql.ParseDSN(string(c.Database.DSN)); err != nil {
@@ -263,13 +360,18 @@ func (c Config) Validate() error {
 	if c.Database.MaxOpenConns < 0 {
 		bad("database.max_open_conns", "must not be negative")
 	}
-	for i, t := range append(slices.Clone(c.Auth.APITokens), c.Auth.AdminTokens...) {
-		if _, tok := SplitToken(t); len(tok) < 16 {
-			bad("auth", "token %d is shorter than 16 characters", i+1)
+	for _, l := range []struct {
+		key  string
+		list []Secret
+	}{{"auth.api_tokens", c.Auth.APITokens}, {"auth.admin_tokens", c.Auth.AdminTokens}} {
+		for i, t := range l.list {
+			if _, tok := SplitToken(t); len(tok) < 16 {
+				bad(fmt.Sprintf("%s[%d]", l.key, i), "shorter than 16 characters")
+			}
 		}
 	}
-	if _, err := cron.ParseStandard(c.Reconcile.Schedule); err != nil {
-		bad("reconcile.schedule", "%v", err)
+	if err := checkSchedule(c.Reconcile.Schedule); err != nil {
+		bad("reconcile.schedule", "%q is not a cron schedule: %v", c.Reconcile.Schedule, err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
@@ -316,6 +418,16 @@ func (p *Provider) validate(name string) error {
 			errs = append(errs, fmt.Errorf("%s.%s: required for %s", key, k, p.Type))
 		}
 	}
+	for _, l := range []struct {
+		key  string
+		list []Secret
+	}{{"webhook_secrets", p.WebhookSecrets}, {"hmac_keys", p.HMACKeys}, {"secrets", p.Secrets}} {
+		for i, s := range l.list {
+			if strings.TrimSpace(string(s)) == "" {
+				errs = append(errs, fmt.Errorf("%s.%s[%d]: is empty", key, l.key, i))
+			}
+		}
+	}
 	if p.Tolerance < 0 {
 		errs = append(errs, fmt.Errorf("%s.tolerance: must not be negative", key))
 	}
@@ -327,14 +439,32 @@ func (p *Provider) validate(name string) error {
 	if p.Type == Adyen && p.PaidOn != "" && p.PaidOn != "authorisation" && p.PaidOn != "capture" {
 		errs = append(errs, fmt.Errorf("%s.paid_on: %q is not authorisation or capture", key, p.PaidOn))
 	}
-	if p.Type == StandardWebhooks {
-		for _, f := range []string{"txn_id", "event_type", "order_no", "amount", "currency"} {
+	if p.Type == StandardWebhooks && len(p.Fields) > 0 {
+		for _, f := range standardWebhooksFields[:5] {
 			if p.Fields[f] == "" {
 				errs = append(errs, fmt.Errorf("%s.fields.%s: required (a JSON path into the payload)", key, f))
 			}
 		}
+		for _, f := range slices.Sorted(maps.Keys(p.Fields)) {
+			if !slices.Contains(standardWebhooksFields, f) {
+				errs = append(errs, fmt.Errorf("%s.fields.%s: unknown field (want %s)", key, f, strings.Join(standardWebhooksFields, ", ")))
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+// checkSchedule parses a cron schedule as the reconciler will. robfig/cron
+// v3.0.1 panics on a time zone prefix with nothing after it ("TZ=UTC"), so
+// that case is refused first.
+func checkSchedule(spec string) error {
+	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
+		if !strings.Contains(spec, " ") {
+			return errors.New("a time zone must be followed by a space and a schedule")
+		}
+	}
+	_, err := cron.ParseStandard(spec)
+	return err
 }
 
 func validName(s string) bool {

@@ -58,13 +58,11 @@ func ValidCurrency(c string) bool {
 	return ok
 }
 
-// maxDigits bounds parsed amounts so that every amount fits int64 with room
-// for sums: 15 integer digits.
-const maxDigits = 15
-
 // ParseDecimal parses a decimal string such as "12.34" into minor units of
 // currency, exactly: "12.3" is 1230 for a 2-decimal currency, "12.345" is an
-// error there, and no float is involved.
+// error there, and no float is involved. Only ASCII digits and one dot are
+// accepted (no sign, exponent, spaces or separators), and the result is at
+// most the largest amount an order may have, so it never overflows.
 func ParseDecimal(s, currency string) (int64, error) {
 	exp, ok := Exponent(currency)
 	if !ok {
@@ -74,24 +72,30 @@ func ParseDecimal(s, currency string) (int64, error) {
 		return 0, fmt.Errorf("%w: empty amount", ErrInvalid)
 	}
 	intPart, frac, hasDot := strings.Cut(s, ".")
-	if hasDot && frac == "" || intPart == "" {
+	if hasDot && frac == "" || intPart == "" || !digits(intPart) || !digits(frac) {
 		return 0, fmt.Errorf("%w: malformed amount %q", ErrInvalid, s)
 	}
 	if len(frac) > exp {
 		return 0, fmt.Errorf("%w: amount %q has more than %d decimals for %s", ErrInvalid, s, exp, currency)
 	}
-	if len(intPart) > maxDigits {
-		return 0, fmt.Errorf("%w: amount %q is too large", ErrInvalid, s)
-	}
-	digits := intPart + frac + strings.Repeat("0", exp-len(frac))
 	var v int64
-	for _, r := range digits {
-		if r < '0' || r > '9' {
-			return 0, fmt.Errorf("%w: malformed amount %q", ErrInvalid, s)
+	for _, r := range intPart + frac + strings.Repeat("0", exp-len(frac)) {
+		v = v*10 + int64(r-'0') // v <= maxAmount before: no overflow
+		if v > maxAmount {
+			return 0, fmt.Errorf("%w: amount %q is too large", ErrInvalid, s)
 		}
-		v = v*10 + int64(r-'0')
 	}
 	return v, nil
+}
+
+// digits reports whether s is made of ASCII digits only.
+func digits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // FormatDecimal renders minor units as a decimal string ("1234" USD → "12.34").
@@ -100,13 +104,13 @@ func FormatDecimal(amount int64, currency string) string {
 	if !ok || exp == 0 {
 		return fmt.Sprint(amount)
 	}
-	sign := ""
+	sign, u := "", uint64(amount)
 	if amount < 0 {
-		sign, amount = "-", -amount
+		sign, u = "-", -u // in uint64, so that math.MinInt64 negates too
 	}
-	p := int64(1)
+	p := uint64(1)
 	for range exp {
 		p *= 10
 	}
-	return fmt.Sprintf("%s%d.%0*d", sign, amount/p, exp, amount%p)
+	return fmt.Sprintf("%s%d.%0*d", sign, u/p, exp, u%p)
 }

@@ -67,9 +67,13 @@ func (c *Client) Send(ctx context.Context, method, path string, body []byte, sig
 		return Response{}, err
 	}
 	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
 	if err != nil {
 		return Response{}, err
+	}
+	if len(b) > maxResponse {
+		// A cut answer must not pass for a whole one.
+		return Response{}, fmt.Errorf("%s %s: answer larger than %d bytes", method, path, maxResponse)
 	}
 	return Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }

@@ -77,6 +77,10 @@ func New(cfg Config) (*Provider, error) {
 		if err != nil {
 			return nil, fmt.Errorf("standardwebhooks %s: secret %d is not base64 after whsec_", cfg.Name, i+1)
 		}
+		if s == "whsec_" {
+			// An empty HMAC key is one anybody can sign with.
+			return nil, fmt.Errorf("standardwebhooks %s: secret %d is empty after whsec_", cfg.Name, i+1)
+		}
 		p.hooks = append(p.hooks, h)
 	}
 	return p, nil
@@ -161,12 +165,20 @@ func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error)
 		kind, mapped = n.EventType, true
 	}
 	if !mapped {
+		if n.EventID == "" { // else every such event would share one key
+			return nil, fmt.Errorf("%w: unsupported event type %s with no event id", callbacks.ErrMalformed, n.EventType)
+		}
 		n.TxnID, n.Unsupported = n.EventID+":unsupported", "unsupported event type "+n.EventType
 		return []callbacks.Notification{n}, nil
 	}
 	n.Kind = ledger.Kind(kind)
-	if n.Reference == "" {
+	switch {
+	case n.Reference == "":
 		return nil, fmt.Errorf("%w: no transaction reference at %q", callbacks.ErrMalformed, f.TxnID)
+	case n.OrderNo == "":
+		return nil, fmt.Errorf("%w: no order number at %q", callbacks.ErrMalformed, f.OrderNo)
+	case n.Money.Currency == "":
+		return nil, fmt.Errorf("%w: no currency at %q", callbacks.ErrMalformed, f.Currency)
 	}
 	amt := get(f.Amount)
 	switch {
@@ -174,6 +186,9 @@ func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error)
 		v, err := strconv.ParseInt(amt.Raw, 10, 64)
 		if err != nil {
 			return nil, fmt.Errorf("%w: amount %s", callbacks.ErrMalformed, amt.Raw)
+		}
+		if v < 0 {
+			return nil, fmt.Errorf("%w: amount %d is negative", callbacks.ErrMalformed, v)
 		}
 		n.Money.Amount = v
 	case amt.Type == gjson.String:

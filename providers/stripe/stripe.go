@@ -193,6 +193,9 @@ func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error)
 		}
 		n.Kind, n.Reference, n.Money.Amount = ledger.KindPaymentSucceeded, chargeRef(obj), obj.AmountCaptured
 	case "charge.refunded":
+		if obj.ID == "" {
+			return nil, fmt.Errorf("%w: %s without a charge id", callbacks.ErrMalformed, ev.Type)
+		}
 		// amount_refunded is cumulative: the key carries it, so each new
 		// total is one event and a re-sent older total changes nothing.
 		n.Kind, n.Reference, n.Money.Amount, n.Cumulative = ledger.KindRefundSucceeded, chargeRef(obj), obj.AmountRefunded, true
