@@ -106,44 +106,11 @@ func (h *Harness) Receipt(tb testing.TB, txnID string) callbacks.Receipt {
 	return r
 }
 
-// RowCounts counts the rows of every table of the database except goose's
-// own version table, so a test sees any write wherever it lands.
+// RowCounts counts the rows of every table but the migrations' own, so a
+// test sees any write wherever it lands (see Counts).
 func RowCounts(tb testing.TB, db *store.DB) map[string]int64 {
 	tb.Helper()
-	ctx := context.Background()
-	q := `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`
-	if db.Dialect() == "mysql" {
-		q = `SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()`
-	}
-	rows, err := db.SQL().QueryContext(ctx, q)
-	if err != nil {
-		tb.Fatalf("list tables: %v", err)
-	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			tb.Fatalf("list tables: %v", err)
-		}
-		if name != "goose_db_version" {
-			tables = append(tables, name)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		tb.Fatalf("list tables: %v", err)
-	}
-	if len(tables) == 0 {
-		tb.Fatalf("no tables in the %s database", db.Dialect())
-	}
-	counts := make(map[string]int64, len(tables))
-	for _, name := range tables {
-		var n int64
-		if err := db.SQL().QueryRowContext(ctx, "SELECT COUNT(*) FROM "+name).Scan(&n); err != nil {
-			tb.Fatalf("count %s: %v", name, err)
-		}
-		counts[name] = n
-	}
-	return counts
+	return Counts(tb, db)
 }
 
 // DeliverAck runs one delivery and fails the test unless the provider's
