@@ -21,6 +21,9 @@ type fakeTxStore struct {
 func (f *fakeTxStore) Receipt(context.Context, string, string) (Receipt, error) {
 	return Receipt{}, ErrNotFound
 }
+func (f *fakeTxStore) ReceiptByID(context.Context, int64) (Receipt, error) {
+	return Receipt{}, ErrNotFound
+}
 func (f *fakeTxStore) AddDeliveries(context.Context, map[int64]Delivery) error { return nil }
 func (f *fakeTxStore) InTx(ctx context.Context, fn func(Tx) error) error {
 	f.mu.Lock()
@@ -38,6 +41,7 @@ func (t fakeTx) Order(context.Context, string) (ledger.Order, error)    { return
 func (t fakeTx) UpdateOrder(context.Context, ledger.Order, int64) error { return nil }
 func (t fakeTx) Post(context.Context, []ledger.Entry) error             { return nil }
 func (t fakeTx) InsertReceipt(context.Context, *Receipt) error          { return nil }
+func (t fakeTx) UpdateReceipt(context.Context, Receipt, Status) error   { return nil }
 func (t fakeTx) Savepoint(_ context.Context, name string) error {
 	t.f.log = append(t.f.log, "sp "+name)
 	return nil

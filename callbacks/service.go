@@ -19,6 +19,8 @@ type Store interface {
 	InTx(ctx context.Context, fn func(Tx) error) error
 	// AddDeliveries adds counted duplicate deliveries to receipts.
 	AddDeliveries(ctx context.Context, counts map[int64]Delivery) error
+	// ReceiptByID returns a whole receipt, raw body and headers included.
+	ReceiptByID(ctx context.Context, id int64) (Receipt, error)
 }
 
 // Tx is the work of one pipeline transaction.
@@ -33,6 +35,10 @@ type Tx interface {
 	// Savepoint and RollbackTo isolate one callback inside a group commit.
 	Savepoint(ctx context.Context, name string) error
 	RollbackTo(ctx context.Context, name string) error
+	// UpdateReceipt writes r's facts, status, reason and next check if the
+	// stored status is still from (the status guard of a re-drive);
+	// ErrReceiptChanged otherwise.
+	UpdateReceipt(ctx context.Context, r Receipt, from Status) error
 }
 
 // Delivery is a count of duplicate deliveries and the last time one was seen.
@@ -52,6 +58,9 @@ type Config struct {
 	// (1 for SQLite, which has one writer); MaxBatch bounds one batch.
 	Committers int
 	MaxBatch   int
+	// Observer is told about every delivery, retry and re-drive (metrics);
+	// nil observes nothing.
+	Observer Observer
 }
 
 // Service runs the callback pipeline.
@@ -62,6 +71,7 @@ type Service struct {
 	log       *slog.Logger
 	counter   *deliveryCounter
 	commit    *committer
+	obs       Observer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
 }
@@ -80,11 +90,15 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 32
 	}
+	obs := cfg.Observer
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	m := make(map[string]Provider, len(providers))
 	for _, p := range providers {
 		m[p.Name()] = p
 	}
-	return &Service{store: store, providers: m, cfg: cfg, log: log,
+	return &Service{store: store, providers: m, cfg: cfg, log: log, obs: obs,
 		counter: newDeliveryCounter(store, log), commit: newCommitter(store, cfg.Committers, cfg.MaxBatch),
 		Now: time.Now}
 }
@@ -109,25 +123,16 @@ func (s *Service) Handle(ctx context.Context, in Inbound) (Ack, []Outcome, error
 	if !ok {
 		return Ack{}, nil, fmt.Errorf("%w: %q", ErrUnknownProvider, in.Provider)
 	}
+	start := time.Now()
 	outs, err := s.handle(ctx, p, in)
+	s.obs.Delivered(p.Name(), outs, err, time.Since(start))
 	return p.Ack(err), outs, err
 }
 
 func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome, error) {
-	if err := p.Verify(in, s.Now()); err != nil {
-		return nil, err
-	}
-	ns, err := p.Parse(in)
+	ns, err := s.verifyParse(p, in)
 	if err != nil {
 		return nil, err
-	}
-	if len(ns) == 0 {
-		return nil, fmt.Errorf("%w: no notification in the body", ErrMalformed)
-	}
-	for _, n := range ns {
-		if err := n.Validate(); err != nil {
-			return nil, err
-		}
 	}
 	outs := make([]Outcome, 0, len(ns))
 	for _, n := range ns {
@@ -169,6 +174,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			continue
 		case retryable(err) && attempt < s.cfg.MaxAttempts:
 			log.Debug("retrying callback transaction", "attempt", attempt, "err", err)
+			s.obs.Retried(p.Name(), err)
 			if err := sleep(ctx, backoff(attempt)); err != nil {
 				return Outcome{}, transient(err)
 			}
@@ -184,48 +190,20 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 // under its version, post, and record the receipt with its final status.
 func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
 	if rec.Kind != "" {
-		if err := s.decide(ctx, tx, rec); err != nil {
+		now := rec.LastSeenAt
+		d, err := s.decide(ctx, tx, *rec, now)
+		if err != nil {
+			return err
+		}
+		rec.Status, rec.Reason = d.status, d.reason
+		if d.status == StatusUnknown {
+			s.park(rec, now)
+		}
+		if err := s.effect(ctx, tx, d); err != nil {
 			return err
 		}
 	}
 	return tx.InsertReceipt(ctx, rec)
-}
-
-func (s *Service) decide(ctx context.Context, tx Tx, rec *Receipt) error {
-	now := rec.LastSeenAt
-	order, err := tx.Order(ctx, rec.OrderNo)
-	if errors.Is(err, ledger.ErrNotFound) {
-		s.park(rec, "order not found yet")
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	ev := ledger.Event{Kind: rec.Kind, Provider: rec.Provider, TxnID: rec.TxnID, Money: rec.Money, Cumulative: rec.Cumulative}
-	next, legs, changed, err := ledger.Apply(order, ev, now)
-	switch {
-	case errors.Is(err, ledger.ErrUndecided):
-		s.park(rec, err.Error())
-		return nil
-	case err != nil:
-		rec.Status, rec.Reason = StatusRejected, err.Error()
-		return nil
-	}
-	rec.Status = StatusApplied
-	if !changed {
-		rec.Reason = "accepted; order unchanged"
-		return nil
-	}
-	if err := tx.UpdateOrder(ctx, next, order.Version); err != nil {
-		return err
-	}
-	return tx.Post(ctx, legs)
-}
-
-// park records the receipt as unknown, to be resolved later (P7).
-func (s *Service) park(rec *Receipt, reason string) {
-	at := rec.LastSeenAt.Add(s.cfg.FirstCheck)
-	rec.Status, rec.Reason, rec.NextCheckAt = StatusUnknown, reason, &at
 }
 
 func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp string) Receipt {

@@ -65,6 +65,7 @@ type Config struct {
 	Auth      Auth                 `yaml:"auth"`
 	Providers map[string]*Provider `yaml:"providers"`
 	Reconcile Reconcile            `yaml:"reconcile"`
+	Reports   Reports              `yaml:"reports"`
 	Lock      Lock                 `yaml:"lock"`
 	Log       Log                  `yaml:"log"`
 }
@@ -77,6 +78,9 @@ type HTTP struct {
 	WriteTimeout    Duration `yaml:"write_timeout"`
 	IdleTimeout     Duration `yaml:"idle_timeout"`
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// MetricsPublic serves /metrics without a token (default false: an
+	// admin token is required).
+	MetricsPublic bool `yaml:"metrics_public"`
 }
 
 // Database is the store.
@@ -98,6 +102,13 @@ type Auth struct {
 // Reconcile schedules the cron jobs.
 type Reconcile struct {
 	Schedule string `yaml:"schedule"`
+}
+
+// Reports schedules the daily reconciliation report.
+type Reports struct {
+	// DailySchedule is when the previous UTC day's report is stored (a
+	// cron spec, evaluated in UTC).
+	DailySchedule string `yaml:"daily_schedule"`
 }
 
 // Lock configures the optional Redis lock.
@@ -183,6 +194,7 @@ func Default() Config {
 			ShutdownTimeout: Duration(25 * time.Second)},
 		Database:  Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
 		Reconcile: Reconcile{Schedule: "@every 1m"},
+		Reports:   Reports{DailySchedule: "10 0 * * *"},
 		Lock:      Lock{TTL: Duration(10 * time.Second)},
 		Log:       Log{Level: "info"},
 	}
@@ -372,6 +384,9 @@ func (c Config) Validate() error {
 	}
 	if err := checkSchedule(c.Reconcile.Schedule); err != nil {
 		bad("reconcile.schedule", "%q is not a cron schedule: %v", c.Reconcile.Schedule, err)
+	}
+	if _, err := cron.ParseStandard(c.Reports.DailySchedule); err != nil {
+		bad("reports.daily_schedule", "%v", err)
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

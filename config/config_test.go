@@ -43,6 +43,7 @@ func defaults() config.Config {
 			WriteTimeout: dur(30 * time.Second), IdleTimeout: dur(2 * time.Minute), ShutdownTimeout: dur(25 * time.Second)},
 		Database:  config.Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
 		Reconcile: config.Reconcile{Schedule: "@every 1m"},
+		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
 		Lock:      config.Lock{TTL: dur(10 * time.Second)},
 		Log:       config.Log{Level: "info"},
 	}
@@ -101,6 +102,7 @@ func TestLoadFull(t *testing.T) {
 				Events: map[string]string{"invoice.paid": "payment.succeeded"}},
 		},
 		Reconcile: config.Reconcile{Schedule: "*/5 * * * *"},
+		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
 		Lock:      config.Lock{RedisAddr: "127.0.0.1:6379", TTL: dur(15 * time.Second)},
 		Log:       config.Log{Level: "debug"},
 	}

@@ -8,6 +8,8 @@ import (
 
 	"gateway/callbacks"
 	"gateway/ledger"
+	"gateway/ops"
+	"gateway/report"
 )
 
 // errorTable maps domain errors to HTTP, once, for the whole API. The
@@ -34,6 +36,11 @@ var errorTable = []struct {
 	{errPrecondition, http.StatusPreconditionRequired, "precondition_required", true},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large", true},
 	{errNotFound, http.StatusNotFound, "not_found", true},
+	{callbacks.ErrNotReplayable, http.StatusUnprocessableEntity, "not_replayable", true},
+	{ops.ErrInvalid, http.StatusBadRequest, "invalid_filter", true},
+	{ops.ErrAudit, http.StatusInternalServerError, "audit_failed", true},
+	{report.ErrInvalid, http.StatusBadRequest, "invalid_period", true},
+	{report.ErrNotFound, http.StatusNotFound, "report_not_found", true},
 }
 
 var (

@@ -19,6 +19,7 @@ import (
 	"gateway/callbacks"
 	"gateway/config"
 	"gateway/ledger"
+	"gateway/ops"
 )
 
 // Pinger reports whether the database answers.
@@ -35,6 +36,9 @@ type Server struct {
 	adminTokens  []token
 	maxBodyBytes int64
 	log          *slog.Logger
+	ops          *ops.Service
+	metrics      http.Handler
+	metricsOpen  bool
 }
 
 // Deps are the server's dependencies.
@@ -45,13 +49,20 @@ type Deps struct {
 	Auth         config.Auth
 	MaxBodyBytes int64
 	Log          *slog.Logger
+	// Ops serves the admin API.
+	Ops *ops.Service
+	// Metrics serves /metrics: to admin tokens, or to anyone when
+	// MetricsPublic is set (http.metrics_public).
+	Metrics       http.Handler
+	MetricsPublic bool
 }
 
 // New returns the server.
 func New(d Deps) *Server {
 	return &Server{callbacks: d.Callbacks, orders: d.Orders, db: d.DB,
 		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
-		maxBodyBytes: d.MaxBodyBytes, log: d.Log}
+		maxBodyBytes: d.MaxBodyBytes, log: d.Log,
+		ops: d.Ops, metrics: d.Metrics, metricsOpen: d.MetricsPublic}
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -73,6 +84,8 @@ func (s *Server) Handler() http.Handler {
 	api.POST("/orders/:order_no/ship", s.transition(ledger.StatusShipped))
 	api.POST("/orders/:order_no/receive", s.transition(ledger.StatusReceived))
 	api.POST("/orders/:order_no/close", s.transition(ledger.StatusClosed))
+
+	s.adminRoutes(r)
 	return r
 }
 

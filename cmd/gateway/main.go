@@ -32,6 +32,8 @@ commands:
   serve          run the HTTP server and cron jobs (the default)
   migrate        apply the SQL migrations and exit
   dev-callback   sign a sample provider callback with the configured secret (and send it)
+  replay         re-drive stored receipts: --id N, or --status unknown [--provider P] [--limit N]; --dry-run
+  report         reconciliation report: --from T --to T [--format json|csv]; --day D; --daily
 
 every command takes --config FILE (or GATEWAY_CONFIG); every config key can be
 overridden by GATEWAY_<PATH>, e.g. GATEWAY_DATABASE_DSN.`
@@ -50,6 +52,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, args, getenv, stdout)
 	case "dev-callback":
 		return devCallback(ctx, args, getenv, stdout)
+	case "replay":
+		return replayCmd(ctx, args, getenv, stdout)
+	case "report":
+		return reportCmd(ctx, args, getenv, stdout)
 	case "help", "-h", "--help":
 		fmt.Fprintln(stdout, usage)
 		return nil

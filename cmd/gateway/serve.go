@@ -14,7 +14,10 @@ import (
 	"gateway/config"
 	"gateway/httpapi"
 	"gateway/ledger"
+	"gateway/metrics"
+	"gateway/ops"
 	"gateway/providers"
+	"gateway/report"
 	"gateway/store"
 )
 
@@ -25,6 +28,9 @@ type app struct {
 	db        *store.DB
 	callbacks *callbacks.Service
 	orders    *ledger.Service
+	metrics   *metrics.Metrics
+	reports   *report.Service
+	ops       *ops.Service
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*app, error) {
@@ -56,9 +62,14 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 	if db.Dialect() == "sqlite" {
 		cbcfg.Committers = 1 // one writer: batches grow instead of queueing on the connection
 	}
-	return &app{cfg: cfg, log: log, db: db,
+	m := metrics.New(metrics.Options{Providers: names, Backlog: db, Log: log})
+	cbcfg.Observer = m
+	a := &app{cfg: cfg, log: log, db: db, metrics: m,
 		callbacks: callbacks.NewService(db, ps, cbcfg, log),
-		orders:    ledger.NewService(db)}, nil
+		orders:    ledger.NewService(db),
+		reports:   report.NewService(db, log)}
+	a.ops = ops.New(db, a.callbacks, a.reports, log)
+	return a, nil
 }
 
 func (a *app) close(ctx context.Context) {
@@ -88,7 +99,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
-			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log}).Handler(),
+			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
+			Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic}).Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.HTTP.WriteTimeout),
@@ -104,15 +116,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	c := newCron(log)
+	if err := scheduleJobs(c, a); err != nil {
+		srv.Close()
+		return err
+	}
+	c.Start()
+	stopCron := func() {
+		log.Info("waiting for running cron jobs")
+		<-c.Stop().Done()
+	}
+
 	select {
 	case err := <-errc:
+		stopCron()
 		return fmt.Errorf("http: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down: draining in-flight requests")
 	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.HTTP.ShutdownTimeout))
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err = srv.Shutdown(sctx)
+	stopCron()
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
