@@ -34,15 +34,18 @@ var errorTable = []struct {
 	{errPrecondition, http.StatusPreconditionRequired, "precondition_required", true},
 	{errTooLarge, http.StatusRequestEntityTooLarge, "too_large", true},
 	{errNotFound, http.StatusNotFound, "not_found", true},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", true},
+	{errAddrNotAllowed, http.StatusForbidden, "address_not_allowed", true},
 }
 
 var (
-	errBadRequest   = errors.New("bad request")
-	errUnauthorized = errors.New("missing or invalid bearer token")
-	errForbidden    = errors.New("this token may not do that")
-	errPrecondition = errors.New("If-Match header with the order version is required")
-	errTooLarge     = errors.New("request body too large")
-	errNotFound     = errors.New("no such route")
+	errBadRequest       = errors.New("bad request")
+	errUnauthorized     = errors.New("missing or invalid bearer token")
+	errForbidden        = errors.New("this token may not do that")
+	errPrecondition     = errors.New("If-Match header with the order version is required")
+	errTooLarge         = errors.New("request body too large")
+	errNotFound         = errors.New("no such route")
+	errMethodNotAllowed = errors.New("method not allowed on this route")
 )
 
 type errorBody struct {

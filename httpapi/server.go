@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -35,6 +36,7 @@ type Server struct {
 	adminTokens  []token
 	maxBodyBytes int64
 	log          *slog.Logger
+	ips          ipRules
 }
 
 // Deps are the server's dependencies.
@@ -45,13 +47,19 @@ type Deps struct {
 	Auth         config.Auth
 	MaxBodyBytes int64
 	Log          *slog.Logger
+	// AllowIPs, per provider name, are the only addresses its callbacks
+	// are taken from (403 otherwise); a provider absent here takes any.
+	AllowIPs map[string][]netip.Prefix
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the server.
 func New(d Deps) *Server {
 	return &Server{callbacks: d.Callbacks, orders: d.Orders, db: d.DB,
 		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
-		maxBodyBytes: d.MaxBodyBytes, log: d.Log}
+		maxBodyBytes: d.MaxBodyBytes, log: d.Log,
+		ips: ipRules{allow: d.AllowIPs, trusted: d.TrustedProxies}}
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -60,8 +68,12 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 func (s *Server) Handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// No proxy is trusted by gin: c.ClientIP() is the peer. Callback
+	// allow-lists use ipRules, which knows the configured proxies.
+	_ = r.SetTrustedProxies(nil)
 	r.Use(s.requestID, s.recover)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)

@@ -82,9 +82,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.close(context.Background())
 
+	allowIPs, trustedProxies, err := cfg.IPRules()
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
-			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log}).Handler(),
+			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
+			AllowIPs: allowIPs, TrustedProxies: trustedProxies}).Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.HTTP.WriteTimeout),
