@@ -67,8 +67,10 @@ type badInput struct {
 	name string
 	req  func() request
 	want int
-	// code is the error code of the JSON error body; "" when the answer is
-	// not the gateway's own (net/http's 431) or a success.
+	// code is the error code of the JSON error body; "body:TEXT" for a
+	// provider whose refusal is not a JSON error (TEXT must appear in the
+	// body); "" when the answer is not the gateway's (net/http's 431) or
+	// is a success.
 	code string
 	// receipt, when set, is the documented case: acknowledged and recorded
 	// as exactly one receipt of this status, nothing else written.
@@ -273,7 +275,7 @@ func catalogue() []badInput {
 		{"GET on a callback route", api(http.MethodGet, "/callbacks/stripe", "", "", nil), 405, "method_not_allowed", ""},
 		{"DELETE an order", api(http.MethodDelete, "/api/orders/"+catOrder, bearer, "", nil), 405, "method_not_allowed", ""},
 		{"no such route", api(http.MethodGet, "/nope", "", "", nil), 404, "not_found", ""},
-		{"headers over the limit", api(http.MethodGet, "/healthz", "", "", nil, "X-Padding", strings.Repeat("p", 80<<10)), 431, "", ""},
+		{"headers over the limit", api(http.MethodGet, "/healthz", "", "", nil, "X-Padding", strings.Repeat("p", 80<<10)), 431, "body:Request Header Fields Too Large", ""},
 
 		// Merchant API: authentication.
 		{"api: no token", api(http.MethodPost, "/api/orders", "", jsonCT, order(`"order_no":"A1","amount":100,"currency":"USD"`)), 401, "unauthorized", ""},
@@ -357,7 +359,9 @@ func TestBadInputCatalogue(t *testing.T) {
 					if code != tc.want {
 						t.Fatalf("status %d, want %d; body %.300s", code, tc.want, body)
 					}
-					if tc.code != "" && !strings.Contains(string(body), `"code":"`+tc.code+`"`) {
+					if want, plain := strings.CutPrefix(tc.code, "body:"); plain && !strings.Contains(string(body), want) {
+						t.Errorf("body %.300s, want it to contain %q", body, want)
+					} else if !plain && tc.code != "" && !strings.Contains(string(body), `"code":"`+tc.code+`"`) {
 						t.Errorf("body %.300s, want error code %q", body, tc.code)
 					}
 					want := before

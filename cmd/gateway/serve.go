@@ -90,7 +90,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
 			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
 			AllowIPs: allowIPs, TrustedProxies: trustedProxies}).Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
+		// Headers get at most 5s, and never more than the whole request.
+		ReadHeaderTimeout: min(5*time.Second, time.Duration(cfg.HTTP.ReadTimeout)),
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.HTTP.WriteTimeout),
 		IdleTimeout:       time.Duration(cfg.HTTP.IdleTimeout),
