@@ -29,7 +29,7 @@ type knobs struct {
 
 func readKnobs(t *testing.T) knobs {
 	t.Helper()
-	k := knobs{orders: 5000, workers: 24, seed: uint64(time.Now().UnixNano())}
+	k := knobs{orders: 8000, workers: 24, seed: uint64(time.Now().UnixNano())}
 	for name, dst := range map[string]*int{"GATEWAY_FAULTS_ORDERS": &k.orders, "GATEWAY_FAULTS_WORKERS": &k.workers} {
 		if s := os.Getenv(name); s != "" {
 			n, err := strconv.Atoi(s)

@@ -7,7 +7,7 @@
 #
 #   GOVULNCHECK=1            also run govulncheck ./... (needs the Go vulnerability
 #                            database: vuln.go.dev, or GOVULNDB=file:///path/to/a/copy)
-#   GATEWAY_FAULTS_ORDERS=N  size of the fault harness (default 5000 orders per run;
+#   GATEWAY_FAULTS_ORDERS=N  size of the fault harness (default 8000 orders per run;
 #                            see docs/reliability.md)
 #
 # It makes sure MariaDB (127.0.0.1:3306) and Redis (127.0.0.1:6379) answer:
