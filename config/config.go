@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"os"
 	"reflect"
 	"regexp"
@@ -81,6 +82,10 @@ type HTTP struct {
 	// MetricsPublic serves /metrics without a token (default false: an
 	// admin token is required).
 	MetricsPublic bool `yaml:"metrics_public"`
+	// TrustedProxies are the CIDRs of reverse proxies whose
+	// X-Forwarded-For is believed when a provider's allow_ips is checked.
+	// Default: none, so the connection's own address is what counts.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Database is the store.
@@ -369,6 +374,9 @@ func (c Config) Validate() error {
 	default:
 		bad("database.driver", "%q is not sqlite or mysql", c.Database.Driver)
 	}
+	if _, err := ParsePrefixes(c.HTTP.TrustedProxies); err != nil {
+		bad("http.trusted_proxies", "%v", err)
+	}
 	if c.Database.MaxOpenConns < 0 {
 		bad("database.max_open_conns", "must not be negative")
 	}
@@ -446,10 +454,8 @@ func (p *Provider) validate(name string) error {
 	if p.Tolerance < 0 {
 		errs = append(errs, fmt.Errorf("%s.tolerance: must not be negative", key))
 	}
-	for _, cidr := range p.AllowIPs {
-		if _, _, err := net.ParseCIDR(cidr); err != nil {
-			errs = append(errs, fmt.Errorf("%s.allow_ips: %q is not a CIDR", key, cidr))
-		}
+	if _, err := ParsePrefixes(p.AllowIPs); err != nil {
+		errs = append(errs, fmt.Errorf("%s.allow_ips: %w", key, err))
 	}
 	if p.Type == Adyen && p.PaidOn != "" && p.PaidOn != "authorisation" && p.PaidOn != "capture" {
 		errs = append(errs, fmt.Errorf("%s.paid_on: %q is not authorisation or capture", key, p.PaidOn))
@@ -524,6 +530,53 @@ func (p *Provider) setKeys() []string {
 	add("fields", len(p.Fields) > 0)
 	add("events", len(p.Events) > 0)
 	return out
+}
+
+// ParsePrefixes parses CIDRs ("203.0.113.0/24", "2001:db8::/32"); a bare
+// address is a prefix of that one address.
+func ParsePrefixes(cidrs []string) ([]netip.Prefix, error) {
+	out := make([]netip.Prefix, 0, len(cidrs))
+	for _, s := range cidrs {
+		s = strings.TrimSpace(s)
+		if !strings.Contains(s, "/") {
+			a, err := netip.ParseAddr(s)
+			if err != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("%q is not a CIDR or an IP address", s)
+			}
+			a = a.Unmap()
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a CIDR", s)
+		}
+		if p.Addr().Is4In6() {
+			p = netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0))
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
+}
+
+// IPRules returns every provider's allow_ips and the trusted proxies,
+// parsed. A provider without allow_ips is absent from allow: it takes
+// callbacks from any address.
+func (c Config) IPRules() (allow map[string][]netip.Prefix, trusted []netip.Prefix, err error) {
+	trusted, err = ParsePrefixes(c.HTTP.TrustedProxies)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: http.trusted_proxies: %w", err)
+	}
+	allow = map[string][]netip.Prefix{}
+	for name, p := range c.Providers {
+		if p == nil || len(p.AllowIPs) == 0 {
+			continue
+		}
+		if allow[name], err = ParsePrefixes(p.AllowIPs); err != nil {
+			return nil, nil, fmt.Errorf("config: providers.%s.allow_ips: %w", name, err)
+		}
+	}
+	return allow, trusted, nil
 }
 
 // SplitToken splits "name:token" into its name and token; a bare token is

@@ -277,8 +277,8 @@ func TestValidationErrors(t *testing.T) {
 		},
 		{
 			name: "bad allow_ips",
-			yaml: "providers:\n  stripe: { webhook_secrets: [whsec_a], allow_ips: ['10.0.0.1'] }\n",
-			want: `config: providers.stripe.allow_ips: "10.0.0.1" is not a CIDR`,
+			yaml: "providers:\n  stripe: { webhook_secrets: [whsec_a], allow_ips: ['10.0.0.1', '10.0.0.300'] }\n",
+			want: `config: providers.stripe.allow_ips: "10.0.0.300" is not a CIDR or an IP address`,
 		},
 		{
 			name: "standardwebhooks without fields",

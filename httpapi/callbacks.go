@@ -26,6 +26,11 @@ func (s *Server) callback(c *gin.Context) {
 		s.fail(c, callbacks.ErrUnknownProvider)
 		return
 	}
+	if addr, ok := s.ips.permits(name, c.Request); !ok {
+		logger(c, s.log).Warn("callback refused: sender address not in allow_ips", "provider", name, "addr", addr.String())
+		s.fail(c, errAddrNotAllowed)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError

@@ -41,15 +41,18 @@ var errorTable = []struct {
 	{ops.ErrAudit, http.StatusInternalServerError, "audit_failed", true},
 	{report.ErrInvalid, http.StatusBadRequest, "invalid_period", true},
 	{report.ErrNotFound, http.StatusNotFound, "report_not_found", true},
+	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", true},
+	{errAddrNotAllowed, http.StatusForbidden, "address_not_allowed", true},
 }
 
 var (
-	errBadRequest   = errors.New("bad request")
-	errUnauthorized = errors.New("missing or invalid bearer token")
-	errForbidden    = errors.New("this token may not do that")
-	errPrecondition = errors.New("If-Match header with the order version is required")
-	errTooLarge     = errors.New("request body too large")
-	errNotFound     = errors.New("no such route")
+	errBadRequest       = errors.New("bad request")
+	errUnauthorized     = errors.New("missing or invalid bearer token")
+	errForbidden        = errors.New("this token may not do that")
+	errPrecondition     = errors.New("If-Match header with the order version is required")
+	errTooLarge         = errors.New("request body too large")
+	errNotFound         = errors.New("no such route")
+	errMethodNotAllowed = errors.New("method not allowed on this route")
 )
 
 type errorBody struct {

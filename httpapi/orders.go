@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -129,12 +132,26 @@ func ifMatch(h string) (int64, error) {
 	return v, nil
 }
 
+// maxJSONBytes bounds a merchant API request body.
+const maxJSONBytes = 64 << 10
+
 // decodeJSON reads a bounded JSON body that must be one object of known fields.
 func decodeJSON(c *gin.Context, v any) error {
 	if ct := c.ContentType(); ct != "application/json" {
 		return fmt.Errorf("%w: Content-Type must be application/json", errBadRequest)
 	}
-	dec := newStrictDecoder(http.MaxBytesReader(c.Writer, c.Request.Body, 64<<10))
+	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, maxJSONBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fmt.Errorf("%w: over %d bytes", errTooLarge, maxJSONBytes)
+		}
+		return fmt.Errorf("%w: reading the body: %v", errBadRequest, err)
+	}
+	if !utf8.Valid(body) {
+		return fmt.Errorf("%w: the body is not valid UTF-8", errBadRequest)
+	}
+	dec := newStrictDecoder(bytes.NewReader(body))
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", errBadRequest, err)
 	}

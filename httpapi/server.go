@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -39,6 +40,7 @@ type Server struct {
 	ops          *ops.Service
 	metrics      http.Handler
 	metricsOpen  bool
+	ips          ipRules
 }
 
 // Deps are the server's dependencies.
@@ -55,6 +57,11 @@ type Deps struct {
 	// MetricsPublic is set (http.metrics_public).
 	Metrics       http.Handler
 	MetricsPublic bool
+	// AllowIPs, per provider name, are the only addresses its callbacks
+	// are taken from (403 otherwise); a provider absent here takes any.
+	AllowIPs map[string][]netip.Prefix
+	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
 }
 
 // New returns the server.
@@ -62,7 +69,8 @@ func New(d Deps) *Server {
 	return &Server{callbacks: d.Callbacks, orders: d.Orders, db: d.DB,
 		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
 		maxBodyBytes: d.MaxBodyBytes, log: d.Log,
-		ops: d.Ops, metrics: d.Metrics, metricsOpen: d.MetricsPublic}
+		ops: d.Ops, metrics: d.Metrics, metricsOpen: d.MetricsPublic,
+		ips: ipRules{allow: d.AllowIPs, trusted: d.TrustedProxies}}
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -71,8 +79,12 @@ func init() { gin.SetMode(gin.ReleaseMode) }
 func (s *Server) Handler() http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
+	// No proxy is trusted by gin: c.ClientIP() is the peer. Callback
+	// allow-lists use ipRules, which knows the configured proxies.
+	_ = r.SetTrustedProxies(nil)
 	r.Use(s.requestID, s.recover)
 	r.NoRoute(func(c *gin.Context) { s.fail(c, errNotFound) })
+	r.NoMethod(func(c *gin.Context) { s.fail(c, errMethodNotAllowed) })
 
 	r.GET("/healthz", s.healthz)
 	r.GET("/readyz", s.readyz)

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Runs every test of the gateway, the MariaDB and Redis ones included.
 #
-#   scripts/test.sh          everything: lint, go test -race ./..., short fuzz runs
+#   scripts/test.sh          everything: lint, go test -race ./..., short fuzz runs,
+#                            then the fault harness (about 2 minutes)
 #   scripts/test.sh -short   no database or Redis tests (they are skipped, and say so)
+#
+#   GOVULNCHECK=1            also run govulncheck ./... (needs the Go vulnerability
+#                            database: vuln.go.dev, or GOVULNDB=file:///path/to/a/copy)
+#   GATEWAY_FAULTS_ORDERS=N  size of the fault harness (default 8000 orders per run;
+#                            see docs/reliability.md)
 #
 # It makes sure MariaDB (127.0.0.1:3306) and Redis (127.0.0.1:6379) answer:
 # it starts them when they are installed, and installs them with apt-get when
@@ -87,6 +93,14 @@ if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit
 go vet ./...
 command -v staticcheck >/dev/null || go install honnef.co/go/tools/cmd/staticcheck@v0.8.2
 staticcheck ./...
+# The fault harness is behind a build tag: lint it with the tag.
+go vet -tags faults ./faults/
+staticcheck -tags faults ./faults/
+if [ "${GOVULNCHECK:-}" = 1 ]; then
+  log "govulncheck"
+  command -v govulncheck >/dev/null || go install golang.org/x/vuln/cmd/govulncheck@v1.9.0
+  govulncheck ${GOVULNDB:+-db "$GOVULNDB"} ./...
+fi
 
 log "go test -race ./... $short"
 go test -race -count=1 $short ./...
@@ -101,4 +115,17 @@ for pkg in $(go list ./...); do
     echo "fuzz ok: $pkg $target ($fuzztime)"
   done
 done
+# ---------------------------------------------------------------------------
+# Fault harness (issue 8): builds the gateway, runs it as child processes on a
+# MariaDB server of its own (a temporary datadir on a free port; the shared
+# server on 3306 is never touched), SIGKILLs the gateway at random moments,
+# crashes MariaDB once, with 1 and then 3 replicas, and checks from the
+# database that nothing acknowledged was lost and nothing applied twice.
+if [ -z "$short" ]; then
+  log "fault harness: go test -tags faults ./faults/"
+  command -v mariadbd >/dev/null || [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
+  go test -tags faults -count=1 -timeout 20m -v -run '^TestFaults$' ./faults/
+else
+  log "fault harness skipped (-short: it needs MariaDB)"
+fi
 log "all tests passed"

@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	gomysql "github.com/go-sql-driver/mysql"
 	"github.com/stripe/stripe-go/v84/webhook"
 
+	"gateway/providers/standardwebhooks"
 	"gateway/store/storetest"
 )
 
@@ -40,7 +44,44 @@ const (
 	e2eSecret   = "whsec_e2e_secret_value"
 	e2eAPIToken = "merchant:e2e-api-token-0123456789"
 	e2eAdmin    = "ops:e2e-admin-token-0123456789"
+	e2eStripeSK = "sk_test_e2e_api_key_0123456789"
+	// e2eAcmeKey is the base64 body of e2eAcme, the Standard Webhooks secret.
+	e2eAcmeKey = "ZTJlLWFjbWUtc2lnbmluZy1rZXktMDEyMzQ1Njc4OSE="
+	e2eAcme    = "whsec_" + e2eAcmeKey
 )
+
+// e2eConfig configures what the environment cannot switch on alone: a
+// Standard Webhooks sender named acme.
+const e2eConfig = `
+providers:
+  acme:
+    type: standardwebhooks
+    secrets: ["` + e2eAcme + `"]
+    fields: {txn_id: data.id, event_type: type, order_no: data.order_no, amount: data.amount, currency: data.currency}
+`
+
+// writeConfig writes a YAML configuration file for a test gateway.
+func writeConfig(t *testing.T, yaml string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gateway.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// configuredSecrets lists every secret in a test gateway's environment and
+// configuration, in every form it could leak in: whole, the token part of
+// "name:token", the key part of "whsec_key", the DSN's password.
+func configuredSecrets(t *testing.T, dsn string) []string {
+	t.Helper()
+	out := []string{e2eSecret, e2eAPIToken, strings.SplitN(e2eAPIToken, ":", 2)[1], e2eAdmin,
+		strings.SplitN(e2eAdmin, ":", 2)[1], e2eStripeSK, e2eAcme, e2eAcmeKey}
+	if c, err := gomysql.ParseDSN(dsn); err == nil && c.Passwd != "" && c.Passwd != c.User {
+		out = append(out, c.Passwd)
+	}
+	return out
+}
 
 // gateway is a whole gateway process (run) listening on a free port.
 type gateway struct {
@@ -111,6 +152,8 @@ func TestEndToEnd(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			driver, dsn := storetest.DSN(t, dialect)
 			g := startGateway(t, map[string]string{
+				"GATEWAY_CONFIG":                           writeConfig(t, e2eConfig),
+				"GATEWAY_LOG_LEVEL":                        "debug",
 				"GATEWAY_HTTP_ADDR":                        "127.0.0.1:0",
 				"GATEWAY_HTTP_MAX_BODY_BYTES":              "65536",
 				"GATEWAY_DATABASE_DRIVER":                  driver,
@@ -118,6 +161,7 @@ func TestEndToEnd(t *testing.T) {
 				"GATEWAY_AUTH_API_TOKENS":                  e2eAPIToken,
 				"GATEWAY_AUTH_ADMIN_TOKENS":                e2eAdmin,
 				"GATEWAY_PROVIDERS_STRIPE_WEBHOOK_SECRETS": e2eSecret,
+				"GATEWAY_PROVIDERS_STRIPE_API_KEY":         e2eStripeSK,
 			})
 			api := strings.SplitN(e2eAPIToken, ":", 2)[1]
 			ct := map[string]string{"Content-Type": "application/json"}
@@ -152,6 +196,35 @@ func TestEndToEnd(t *testing.T) {
 					t.Fatalf("callback %d: %d %s", i, code, body)
 				}
 			}
+			// A second order paid and half refunded through the Standard Webhooks sender.
+			if code, body, _ := g.do(t, "POST", "/api/orders", api, []byte(`{"order_no":"E2E-2","amount":1000,"currency":"EUR"}`), ct); code != 201 {
+				t.Fatalf("create E2E-2: %d %s", code, body)
+			}
+			for i, ev := range []string{
+				`{"type":"payment.succeeded","data":{"id":"acp_1","order_no":"E2E-2","amount":"10.00","currency":"EUR"}}`,
+				`{"type":"refund.succeeded","data":{"id":"acr_1","order_no":"E2E-2","amount":500,"currency":"EUR"}}`,
+				`{"type":"refund.succeeded","data":{"id":"acr_1","order_no":"E2E-2","amount":500,"currency":"EUR"}}`,
+				`{"type":"customer.updated","data":{"id":"cus_1"}}`,
+			} {
+				id := fmt.Sprintf("msg_e2e_%d", i)
+				sig, err := standardwebhooks.Sign(e2eAcme, id, time.Now(), []byte(ev))
+				if err != nil {
+					t.Fatal(err)
+				}
+				hdr := map[string]string{"Webhook-Id": id, "Webhook-Timestamp": fmt.Sprint(time.Now().Unix()), "Webhook-Signature": sig}
+				if code, body, _ := g.do(t, "POST", "/callbacks/acme", "", []byte(ev), hdr); code != 200 {
+					t.Fatalf("acme callback %d: %d %s", i, code, body)
+				}
+				hdr["Webhook-Signature"] = "v1,Zm9yZ2Vk"
+				if code, body, _ := g.do(t, "POST", "/callbacks/acme", "", []byte(ev), hdr); code != 401 {
+					t.Fatalf("acme callback %d with a forged signature: %d %s", i, code, body)
+				}
+			}
+			if code, body, _ := g.do(t, "GET", "/api/orders/E2E-2", api, nil, nil); code != 200 ||
+				!strings.Contains(string(body), `"paid_amount":1000,"refunded_amount":500`) {
+				t.Fatalf("E2E-2 after payment and a refund delivered twice: %d %s", code, body)
+			}
+
 			code, body, _ = g.do(t, "POST", "/callbacks/stripe", "", append(event, ' '), map[string]string{"Stripe-Signature": signed.Header})
 			if code != 401 {
 				t.Fatalf("tampered callback: %d %s", code, body)
@@ -198,9 +271,12 @@ func TestEndToEnd(t *testing.T) {
 				t.Fatalf("shutdown: %v", err)
 			}
 			logs := g.out.String()
-			for _, secret := range []string{e2eSecret, api, strings.SplitN(e2eAdmin, ":", 2)[1]} {
+			if !strings.Contains(logs, `"level":"DEBUG"`) {
+				t.Fatalf("no debug lines: the secret search below would prove little")
+			}
+			for i, secret := range configuredSecrets(t, dsn) {
 				if strings.Contains(logs, secret) {
-					t.Fatalf("a secret appears in the logs")
+					t.Errorf("configured secret %d appears in the debug logs", i)
 				}
 			}
 			if !strings.Contains(logs, `"msg":"stopped"`) {

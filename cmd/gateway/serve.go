@@ -97,11 +97,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.close(context.Background())
 
+	allowIPs, trustedProxies, err := cfg.IPRules()
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
 			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
-			Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic}).Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
+			Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic,
+			AllowIPs: allowIPs, TrustedProxies: trustedProxies}).Handler(),
+		// Headers get at most 5s, and never more than the whole request.
+		ReadHeaderTimeout: min(5*time.Second, time.Duration(cfg.HTTP.ReadTimeout)),
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.HTTP.WriteTimeout),
 		IdleTimeout:       time.Duration(cfg.HTTP.IdleTimeout),

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	sw "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/tidwall/gjson"
@@ -142,8 +143,8 @@ func (p *Provider) Verify(in callbacks.Inbound, now time.Time) error {
 
 // Parse implements callbacks.Provider.
 func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error) {
-	if !gjson.ValidBytes(in.Body) {
-		return nil, fmt.Errorf("%w: body is not JSON", callbacks.ErrMalformed)
+	if !gjson.ValidBytes(in.Body) || !utf8.Valid(in.Body) {
+		return nil, fmt.Errorf("%w: body is not UTF-8 JSON", callbacks.ErrMalformed)
 	}
 	f := p.cfg.Fields
 	get := func(path string) gjson.Result { return gjson.GetBytes(in.Body, path) }

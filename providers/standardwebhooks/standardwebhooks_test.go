@@ -258,7 +258,7 @@ func TestParse(t *testing.T) {
 			wantErr: `no transaction reference at "data.id"`},
 		{name: "missing event type", body: `{"data":{"id":"pay_1","order_no":"O1","amount":2000,"currency":"USD"}}`,
 			wantErr: `no event type at "type"`},
-		{name: "not JSON", body: `{"type":`, wantErr: `body is not JSON`},
+		{name: "not JSON", body: `{"type":`, wantErr: `body is not UTF-8 JSON`},
 		{name: "refund", body: `{"type":"refund.succeeded","data":{"id":"rf_1","order_no":"O1","amount":500,"currency":"USD"}}`,
 			want: []callbacks.Notification{{TxnID: "rf_1:refund.succeeded", EventID: "msg_1", EventType: "refund.succeeded",
 				Kind: ledger.KindRefundSucceeded, OrderNo: "O1", Reference: "rf_1", Money: usd(500)}}},
