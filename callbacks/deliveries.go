@@ -15,7 +15,6 @@ type deliveryCounter struct {
 	log     *slog.Logger
 	mu      sync.Mutex
 	pending map[int64]Delivery
-	wake    chan struct{}
 	done    chan struct{}
 	stop    chan struct{}
 	once    sync.Once

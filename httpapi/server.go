@@ -19,6 +19,7 @@ import (
 	"gateway/callbacks"
 	"gateway/config"
 	"gateway/ledger"
+	"gateway/submission"
 )
 
 // Pinger reports whether the database answers.
@@ -30,7 +31,9 @@ type Pinger interface {
 type Server struct {
 	callbacks    *callbacks.Service
 	orders       *ledger.Service
+	submissions  *submission.Service
 	db           Pinger
+	lock         Pinger
 	apiTokens    []token
 	adminTokens  []token
 	maxBodyBytes int64
@@ -39,9 +42,13 @@ type Server struct {
 
 // Deps are the server's dependencies.
 type Deps struct {
-	Callbacks    *callbacks.Service
-	Orders       *ledger.Service
-	DB           Pinger
+	Callbacks   *callbacks.Service
+	Orders      *ledger.Service
+	Submissions *submission.Service
+	DB          Pinger
+	// Lock, when set, is the optional distributed lock: /readyz reports it
+	// degraded (still ready) when it does not answer.
+	Lock         Pinger
 	Auth         config.Auth
 	MaxBodyBytes int64
 	Log          *slog.Logger
@@ -49,7 +56,7 @@ type Deps struct {
 
 // New returns the server.
 func New(d Deps) *Server {
-	return &Server{callbacks: d.Callbacks, orders: d.Orders, db: d.DB,
+	return &Server{callbacks: d.Callbacks, orders: d.Orders, submissions: d.Submissions, db: d.DB, lock: d.Lock,
 		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
 		maxBodyBytes: d.MaxBodyBytes, log: d.Log}
 }
@@ -68,17 +75,14 @@ func (s *Server) Handler() http.Handler {
 	r.POST("/callbacks/:provider", s.callback)
 
 	api := r.Group("/api", s.auth(false))
-	api.POST("/orders", s.createOrder)
+	api.POST("/orders", s.idempotent, s.createOrder)
+	api.POST("/tokens", s.createToken)
 	api.GET("/orders/:order_no", s.getOrder)
 	api.POST("/orders/:order_no/ship", s.transition(ledger.StatusShipped))
 	api.POST("/orders/:order_no/receive", s.transition(ledger.StatusReceived))
 	api.POST("/orders/:order_no/close", s.transition(ledger.StatusClosed))
 	return r
 }
-
-type ctxKey int
-
-const logKey ctxKey = iota
 
 // requestID gives every request an id (the caller's X-Request-Id if sane)
 // and a logger that carries it.
@@ -183,5 +187,13 @@ func (s *Server) readyz(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "checks": gin.H{"database": "unreachable"}})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok"}})
+	status, checks := "ok", gin.H{"database": "ok"}
+	if s.lock != nil {
+		checks["lock"] = "ok"
+		if err := s.lock.Ping(ctx); err != nil {
+			logger(c, s.log).Warn("lock degraded", "err", err)
+			status, checks["lock"] = "degraded", "degraded: redis unreachable; callbacks rely on the database checks alone"
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": status, "checks": checks})
 }

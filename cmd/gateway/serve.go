@@ -10,12 +10,16 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/robfig/cron/v3"
+
 	"gateway/callbacks"
 	"gateway/config"
 	"gateway/httpapi"
 	"gateway/ledger"
 	"gateway/providers"
+	"gateway/redislock"
 	"gateway/store"
+	"gateway/submission"
 )
 
 // app is the wired gateway.
@@ -25,6 +29,10 @@ type app struct {
 	db        *store.DB
 	callbacks *callbacks.Service
 	orders    *ledger.Service
+	// submissions guards POST /api/orders (idempotency keys, form tokens).
+	submissions *submission.Service
+	// lock is the optional Redis lock; nil when off.
+	lock *redislock.Locker
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*app, error) {
@@ -52,14 +60,29 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		names[i] = p.Name()
 	}
 	log.Info("providers enabled", "providers", names)
+	lock, err := openLock(cfg.Lock, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	cbCfg := callbacks.Config{}
+	if lock != nil {
+		cbCfg.Locker = lock
+	}
+	orders := ledger.NewService(db)
 	return &app{cfg: cfg, log: log, db: db,
-		callbacks: callbacks.NewService(db, ps, callbacks.Config{}, log),
-		orders:    ledger.NewService(db)}, nil
+		callbacks:   callbacks.NewService(db, ps, cbCfg, log),
+		orders:      orders,
+		submissions: submission.NewService(db, orders, submission.Config{}),
+		lock:        lock}, nil
 }
 
 func (a *app) close(ctx context.Context) {
 	if err := a.callbacks.Close(ctx); err != nil {
 		a.log.Warn("closing callbacks", "err", err)
+	}
+	if a.lock != nil {
+		a.lock.Close()
 	}
 	a.db.Close()
 }
@@ -82,9 +105,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer a.close(context.Background())
 
+	jobs := cron.New()
+	if err := scheduleWorkflowCleanup(jobs, a.submissions, log); err != nil {
+		return err
+	}
+	jobs.Start()
+	defer func() { <-jobs.Stop().Done() }() // after HTTP has drained, before the database closes
+
+	deps := httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, Submissions: a.submissions, DB: a.db,
+		Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log}
+	if a.lock != nil {
+		deps.Lock = a.lock
+	}
 	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
-			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log}).Handler(),
+		Handler:           httpapi.New(deps).Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.HTTP.WriteTimeout),
