@@ -45,6 +45,9 @@ func (s *Service) Begin(ctx context.Context, principal, key, fingerprint string)
 	owner := randomID(16)
 	start := time.Now() // the wait is real time, whatever the clock says
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 && time.Since(start) >= s.cfg.InFlightWait {
+			return Claim{}, fmt.Errorf("%w (key %q)", ErrInFlight, key)
+		}
 		now := s.now()
 		k := Key{Principal: principal, Key: key, Fingerprint: fingerprint, State: StatePending, Owner: owner,
 			LeaseUntil: now.Add(s.cfg.Lease), CreatedAt: now, ExpiresAt: now.Add(s.cfg.KeyTTL)}
@@ -80,9 +83,6 @@ func (s *Service) Begin(ctx context.Context, principal, key, fingerprint string)
 				return Claim{}, fmt.Errorf("submission: take over %q: %w", key, err)
 			}
 			continue
-		}
-		if time.Since(start) >= s.cfg.InFlightWait {
-			return Claim{}, fmt.Errorf("%w (key %q)", ErrInFlight, key)
 		}
 		if err := sleep(ctx, backoff(attempt)); err != nil {
 			return Claim{}, fmt.Errorf("submission: waiting for %q: %w", key, err)
