@@ -151,6 +151,16 @@ func TestIdempotencyKeyConcurrent(t *testing.T) {
 		if err := db.SQL().QueryRow("SELECT COUNT(*) FROM orders").Scan(&n1); err != nil || n1 != 1 {
 			t.Fatalf("%d orders (%v), want 1", n1, err)
 		}
+		type stamps struct {
+			CreatedAt string `json:"created_at"`
+			UpdatedAt string `json:"updated_at"`
+		}
+		var posted, got stamps
+		_ = json.Unmarshal(replies[0].body, &posted)
+		_ = json.Unmarshal(do(t, "GET", url+"/api/orders/O1", m1, "").body, &got)
+		if posted.CreatedAt == "" || posted != got {
+			t.Errorf("timestamps: POST answered %+v, GET reads %+v", posted, got)
+		}
 
 		for _, tc := range []struct {
 			name, token, body, key string
