@@ -371,7 +371,7 @@ func TestConcurrentDispatch(t *testing.T) {
 func TestReadyzReportsTheLock(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		lockAt := func(addr string) httpapi.Pinger {
-			l, err := redislock.New(redislock.Config{Addr: addr, TTL: time.Second, Prefix: redistest.Prefix(t)}, quiet)
+			l, err := redislock.New(redislock.Config{Addr: addr, TTL: time.Second, Prefix: redistest.Prefix(t), Timeout: redistest.Timeout}, quiet)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -69,7 +69,7 @@ func post(t *testing.T, base string, in callbacks.Inbound) (int, string) {
 func TestRedisStoppedDuringRun(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		proxy := redistest.NewProxy(t)
-		l, err := redislock.New(redislock.Config{Addr: proxy.Addr(), TTL: 10 * time.Second, Prefix: redistest.Prefix(t)}, quiet)
+		l, err := redislock.New(redislock.Config{Addr: proxy.Addr(), TTL: 10 * time.Second, Prefix: redistest.Prefix(t), Timeout: redistest.Timeout}, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,7 +21,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newLocker(t *testing.T, addr, prefix string, ttl time.Duration) *redislock.Locker {
 	t.Helper()
-	l, err := redislock.New(redislock.Config{Addr: addr, TTL: ttl, Prefix: prefix}, quiet)
+	l, err := redislock.New(redislock.Config{Addr: addr, TTL: ttl, Prefix: prefix, Timeout: redistest.Timeout}, quiet)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+// Timeout is the per-call bound for lockers in tests: the shared machine may
+// be loaded, and a timed-out call would degrade the lock where a test wants
+// it held. Fail-fast is shown with refused connections, not with timeouts.
+const Timeout = 5 * time.Second
+
 // Addr returns the test Redis address, checking that it answers.
 func Addr(tb testing.TB) string {
 	tb.Helper()
