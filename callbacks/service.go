@@ -47,6 +47,20 @@ type Delivery struct {
 	Last  time.Time
 }
 
+// Locker is an optional lock around a dedup key, shared by the replicas
+// (Redis). It only saves work in a duplicate storm: the unique key and the
+// version check stay the guarantee, so a lock that expires mid-work, or no
+// lock at all, still leaves exactly one effect.
+type Locker interface {
+	// Lock takes the lock on key and returns its release. ErrLockHeld means
+	// another delivery holds it; any other error means the lock cannot be
+	// had now, and the pipeline carries on with the database checks alone.
+	Lock(ctx context.Context, key string) (unlock func(), err error)
+}
+
+// ErrLockHeld: another delivery holds the lock (returned by Lockers).
+var ErrLockHeld = errors.New("lock held by another delivery")
+
 // Config tunes the pipeline.
 type Config struct {
 	// MaxAttempts bounds the retries of one transaction on version
@@ -61,6 +75,11 @@ type Config struct {
 	// Observer is told about every delivery, retry and re-drive (metrics);
 	// nil observes nothing.
 	Observer Observer
+	// Locker, when set, is taken around the first processing of a dedup key.
+	Locker Locker
+	// LockWait bounds how long a delivery that finds the lock held waits
+	// for the holder's receipt before it answers retry-later (default 2s).
+	LockWait time.Duration
 }
 
 // Service runs the callback pipeline.
@@ -93,6 +112,9 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 	obs := cfg.Observer
 	if obs == nil {
 		obs = nopObserver{}
+	}
+	if cfg.LockWait <= 0 {
+		cfg.LockWait = 2 * time.Second
 	}
 	m := make(map[string]Provider, len(providers))
 	for _, p := range providers {
@@ -149,22 +171,26 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification) (Outcome, error) {
 	log := s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
 	fp := n.Fingerprint()
+	locked := s.cfg.Locker == nil
 	for attempt := 1; ; attempt++ {
 		// The common duplicate costs one indexed read and no write transaction.
-		r, err := s.store.Receipt(ctx, p.Name(), n.TxnID)
-		switch {
-		case err == nil:
-			if r.Fingerprint != fp {
-				return s.conflict(ctx, p, in, n, r)
+		if o, found, err := s.existing(ctx, p, in, n, log); found {
+			return o, err
+		}
+		if !locked {
+			locked = true
+			unlock, err := s.cfg.Locker.Lock(ctx, p.Name()+":"+n.TxnID)
+			switch {
+			case err == nil:
+				defer unlock()
+			case errors.Is(err, ErrLockHeld):
+				return s.awaitHolder(ctx, p, in, n, log)
+			default:
+				log.Debug("lock unavailable; relying on the database checks alone", "err", err)
 			}
-			s.counter.add(r.ID, s.Now())
-			log.Debug("duplicate callback", "status", r.Status)
-			return Outcome{Receipt: r, Duplicate: true}, nil
-		case !errors.Is(err, ErrNotFound):
-			return Outcome{}, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
 		}
 		rec := s.newReceipt(p, in, n, fp)
-		err = s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
+		err := s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
 		switch {
 		case err == nil:
 			log.Info("callback processed", "status", rec.Status, "reason", rec.Reason, "order_no", rec.OrderNo)
@@ -184,6 +210,52 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			return Outcome{}, transient(fmt.Errorf("callbacks: apply %s: %w", n.TxnID, err))
 		}
 	}
+}
+
+// existing answers a delivery from the receipt of its key, if there is one
+// (found is false when there is none yet): the same answer as the original,
+// or a conflict when the facts differ (P6). A failed read is found, with
+// the error: the delivery cannot go on.
+func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, log *slog.Logger) (o Outcome, found bool, err error) {
+	r, err := s.store.Receipt(ctx, p.Name(), n.TxnID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return Outcome{}, false, nil
+	case err != nil:
+		return Outcome{}, true, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
+	case r.Fingerprint != n.Fingerprint():
+		o, err := s.conflict(ctx, p, in, n, r)
+		return o, true, err
+	}
+	s.counter.add(r.ID, s.Now())
+	log.Debug("duplicate callback", "status", r.Status)
+	return Outcome{Receipt: r, Duplicate: true}, true, nil
+}
+
+// awaitHolder waits, up to LockWait, for the delivery that holds the lock
+// to commit its receipt, and answers as a duplicate of it; if none appears
+// in time the provider is told to retry later.
+func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Notification, log *slog.Logger) (Outcome, error) {
+	deadline := time.Now().Add(s.cfg.LockWait)
+	for attempt := 1; ; attempt++ {
+		d := min(pollBackoff(attempt), time.Until(deadline))
+		if d <= 0 {
+			return Outcome{}, fmt.Errorf("%w: callbacks: %s is being processed by another delivery", ErrTransient, n.TxnID)
+		}
+		if err := sleep(ctx, d); err != nil {
+			return Outcome{}, transient(err)
+		}
+		if o, found, err := s.existing(ctx, p, in, n, log); found {
+			return o, err
+		}
+	}
+}
+
+// pollBackoff re-reads quickly at first (a transaction takes milliseconds),
+// then every 50ms or so.
+func pollBackoff(attempt int) time.Duration {
+	d := 2 * time.Millisecond << min(attempt-1, 5)
+	return d/2 + rand.N(d)
 }
 
 // apply is the body of the pipeline transaction: decide, update the order

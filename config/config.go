@@ -118,7 +118,8 @@ type Reports struct {
 
 // Lock configures the optional Redis lock.
 type Lock struct {
-	RedisAddr string   `yaml:"redis_addr"`
+	// RedisAddr is host:port or a redis:// URL, which may carry a password.
+	RedisAddr Secret   `yaml:"redis_addr"`
 	TTL       Duration `yaml:"ttl"`
 }
 

@@ -10,6 +10,7 @@ import (
 	"gateway/ledger"
 	"gateway/ops"
 	"gateway/report"
+	"gateway/submission"
 )
 
 // errorTable maps domain errors to HTTP, once, for the whole API. The
@@ -30,6 +31,12 @@ var errorTable = []struct {
 	{callbacks.ErrSignature, http.StatusUnauthorized, "bad_signature", true},
 	{callbacks.ErrMalformed, http.StatusBadRequest, "malformed", true},
 	{callbacks.ErrTransient, http.StatusServiceUnavailable, "unavailable", false},
+	{submission.ErrInvalidKey, http.StatusBadRequest, "invalid_idempotency_key", true},
+	{submission.ErrKeyReused, http.StatusUnprocessableEntity, "idempotency_key_reused", true},
+	{submission.ErrInFlight, http.StatusConflict, "idempotency_in_flight", true},
+	{submission.ErrTokenUnknown, http.StatusUnprocessableEntity, "token_invalid", true},
+	{submission.ErrTokenExpired, http.StatusUnprocessableEntity, "token_expired", true},
+	{submission.ErrTokenUsed, http.StatusConflict, "token_used", true},
 	{errBadRequest, http.StatusBadRequest, "bad_request", true},
 	{errUnauthorized, http.StatusUnauthorized, "unauthorized", true},
 	{errForbidden, http.StatusForbidden, "forbidden", true},

@@ -24,6 +24,9 @@ type orderRequest struct {
 	Currency    string `json:"currency"`
 	Provider    string `json:"provider,omitempty"`
 	ProviderRef string `json:"provider_ref,omitempty"`
+	// FormToken is a one-time token from POST /api/tokens, consumed with
+	// the order.
+	FormToken string `json:"form_token,omitempty"`
 }
 
 func (r orderRequest) toNewOrder() ledger.NewOrder {
@@ -74,7 +77,7 @@ func (s *Server) createOrder(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	o, _, err := s.orders.Create(c.Request.Context(), req.toNewOrder())
+	o, _, err := s.submissions.CreateOrder(c.Request.Context(), c.GetString("principal"), req.FormToken, req.toNewOrder())
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -117,19 +120,23 @@ func (s *Server) transition(to ledger.Status) gin.HandlerFunc {
 	}
 }
 
-// ifMatch accepts a bare version (3) or the quoted ETag ("3", W/"3").
+// ifMatch reads the order version from If-Match: bare (3) or the quoted
+// ETag that GET returns ("3", also W/"3" as proxies may weaken it). Anything
+// else, "*" and lists included, is refused: the version is the point.
 func ifMatch(h string) (int64, error) {
 	h = strings.TrimSpace(h)
 	if h == "" {
 		return 0, errPrecondition
 	}
-	h = strings.TrimPrefix(h, "W/")
-	h = strings.Trim(h, `"`)
-	v, err := strconv.ParseInt(h, 10, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%w: If-Match %q is not an order version", errBadRequest, h)
+	v := strings.TrimPrefix(h, "W/")
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = v[1 : len(v)-1]
 	}
-	return v, nil
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n <= 0 || v[0] == '+' {
+		return 0, fmt.Errorf("%w: If-Match %q is not an order version (send the ETag of GET, e.g. \"3\")", errBadRequest, h)
+	}
+	return n, nil
 }
 
 // maxJSONBytes bounds a merchant API request body.

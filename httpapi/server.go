@@ -21,6 +21,7 @@ import (
 	"gateway/config"
 	"gateway/ledger"
 	"gateway/ops"
+	"gateway/submission"
 )
 
 // Pinger reports whether the database answers.
@@ -32,7 +33,9 @@ type Pinger interface {
 type Server struct {
 	callbacks    *callbacks.Service
 	orders       *ledger.Service
+	submissions  *submission.Service
 	db           Pinger
+	lock         Pinger
 	apiTokens    []token
 	adminTokens  []token
 	maxBodyBytes int64
@@ -45,9 +48,13 @@ type Server struct {
 
 // Deps are the server's dependencies.
 type Deps struct {
-	Callbacks    *callbacks.Service
-	Orders       *ledger.Service
-	DB           Pinger
+	Callbacks   *callbacks.Service
+	Orders      *ledger.Service
+	Submissions *submission.Service
+	DB          Pinger
+	// Lock, when set, is the optional distributed lock: /readyz reports it
+	// degraded (still ready) when it does not answer.
+	Lock         Pinger
 	Auth         config.Auth
 	MaxBodyBytes int64
 	Log          *slog.Logger
@@ -66,7 +73,7 @@ type Deps struct {
 
 // New returns the server.
 func New(d Deps) *Server {
-	return &Server{callbacks: d.Callbacks, orders: d.Orders, db: d.DB,
+	return &Server{callbacks: d.Callbacks, orders: d.Orders, submissions: d.Submissions, db: d.DB, lock: d.Lock,
 		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
 		maxBodyBytes: d.MaxBodyBytes, log: d.Log,
 		ops: d.Ops, metrics: d.Metrics, metricsOpen: d.MetricsPublic,
@@ -91,7 +98,8 @@ func (s *Server) Handler() http.Handler {
 	r.POST("/callbacks/:provider", s.callback)
 
 	api := r.Group("/api", s.auth(false))
-	api.POST("/orders", s.createOrder)
+	api.POST("/orders", s.idempotent, s.createOrder)
+	api.POST("/tokens", s.createToken)
 	api.GET("/orders/:order_no", s.getOrder)
 	api.POST("/orders/:order_no/ship", s.transition(ledger.StatusShipped))
 	api.POST("/orders/:order_no/receive", s.transition(ledger.StatusReceived))
@@ -204,5 +212,13 @@ func (s *Server) readyz(c *gin.Context) {
 		c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "checks": gin.H{"database": "unreachable"}})
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"status": "ok", "checks": gin.H{"database": "ok"}})
+	status, checks := "ok", gin.H{"database": "ok"}
+	if s.lock != nil {
+		checks["lock"] = "ok"
+		if err := s.lock.Ping(ctx); err != nil {
+			logger(c, s.log).Warn("lock degraded", "err", err)
+			status, checks["lock"] = "degraded", "degraded: redis unreachable; callbacks rely on the database checks alone"
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": status, "checks": checks})
 }

@@ -29,13 +29,20 @@ func NewService(store Store) *Service { return &Service{store: store, Now: time.
 // stored one with created == false; the same number with different content
 // is ErrExists.
 func (s *Service) Create(ctx context.Context, n NewOrder) (o Order, created bool, err error) {
+	return s.CreateWith(ctx, n, s.store.CreateOrder)
+}
+
+// CreateWith is Create with another insert: one that does more work in the
+// order's transaction (consuming a one-time form token). insert must return
+// an error wrapping ErrExists, and write nothing, when the number is taken.
+func (s *Service) CreateWith(ctx context.Context, n NewOrder, insert func(context.Context, *Order) error) (o Order, created bool, err error) {
 	if err := n.Validate(); err != nil {
 		return Order{}, false, err
 	}
-	now := s.Now().UTC()
+	now := s.now()
 	o = Order{OrderNo: n.OrderNo, Price: n.Price, Status: StatusCreated, Version: 1,
 		Provider: n.Provider, ProviderRef: n.ProviderRef, CreatedAt: now, UpdatedAt: now}
-	err = s.store.CreateOrder(ctx, &o)
+	err = insert(ctx, &o)
 	if errors.Is(err, ErrExists) {
 		prev, gerr := s.store.Order(ctx, n.OrderNo)
 		if gerr != nil {
@@ -81,10 +88,14 @@ func (s *Service) Transition(ctx context.Context, orderNo string, version int64,
 		return Order{}, fmt.Errorf("ledger: order %q from %s to %s: %w", orderNo, o.Status, to, ErrTransition)
 	}
 	next := o
-	next.Status, next.UpdatedAt = to, s.Now().UTC()
+	next.Status, next.UpdatedAt = to, s.now()
 	if err := s.store.UpdateOrder(ctx, next, version); err != nil {
 		return Order{}, err
 	}
 	next.Version++
 	return next, nil
 }
+
+// now is the clock in UTC at the database's precision (microseconds), so
+// that what an answer shows is what a later read returns.
+func (s *Service) now() time.Time { return s.Now().UTC().Truncate(time.Microsecond) }

@@ -43,8 +43,12 @@ func updateOrder(g *gorm.DB, next ledger.Order, version int64) error {
 
 // CreateOrder inserts an order; ledger.ErrExists wraps a taken order number.
 func (db *DB) CreateOrder(ctx context.Context, o *ledger.Order) error {
+	return insertOrder(db.gorm.WithContext(ctx), o)
+}
+
+func insertOrder(g *gorm.DB, o *ledger.Order) error {
 	row := toOrderRow(*o)
-	err := db.gorm.WithContext(ctx).Create(&row).Error
+	err := g.Create(&row).Error
 	if errors.Is(err, gorm.ErrDuplicatedKey) {
 		return fmt.Errorf("store: order %q: %w", o.OrderNo, ledger.ErrExists)
 	}

@@ -21,8 +21,18 @@ func newCron(log *slog.Logger) *cron.Cron {
 // scheduleJobs adds the gateway's cron jobs to c. Every replica runs them;
 // each job claims its work in the database, so that is safe.
 func scheduleJobs(c *cron.Cron, a *app) error {
-	return addJob(c, a, "report_daily", a.cfg.Reports.DailySchedule, func(ctx context.Context) error {
+	if err := addJob(c, a, "report_daily", a.cfg.Reports.DailySchedule, func(ctx context.Context) error {
 		_, err := a.reports.StoreDaily(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
+	// Expired idempotency keys and form tokens; deletes are idempotent.
+	return addJob(c, a, "workflow_cleanup", workflowCleanupSchedule, func(ctx context.Context) error {
+		n, err := a.submissions.Cleanup(ctx, time.Now())
+		if n > 0 {
+			a.log.Info("workflow cleanup", "deleted", n)
+		}
 		return err
 	})
 }

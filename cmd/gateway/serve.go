@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"time"
 
+
 	"gateway/callbacks"
 	"gateway/config"
 	"gateway/httpapi"
@@ -17,8 +18,10 @@ import (
 	"gateway/metrics"
 	"gateway/ops"
 	"gateway/providers"
+	"gateway/redislock"
 	"gateway/report"
 	"gateway/store"
+	"gateway/submission"
 )
 
 // app is the wired gateway.
@@ -31,6 +34,10 @@ type app struct {
 	metrics   *metrics.Metrics
 	reports   *report.Service
 	ops       *ops.Service
+	// submissions guards POST /api/orders (idempotency keys, form tokens).
+	submissions *submission.Service
+	// lock is the optional Redis lock; nil when off.
+	lock *redislock.Locker
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*app, error) {
@@ -58,16 +65,27 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		names[i] = p.Name()
 	}
 	log.Info("providers enabled", "providers", names)
+	lock, err := openLock(cfg.Lock, log)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	cbcfg := callbacks.Config{}
 	if db.Dialect() == "sqlite" {
 		cbcfg.Committers = 1 // one writer: batches grow instead of queueing on the connection
 	}
+	if lock != nil {
+		cbcfg.Locker = lock
+	}
 	m := metrics.New(metrics.Options{Providers: names, Backlog: db, Log: log})
 	cbcfg.Observer = m
+	orders := ledger.NewService(db)
 	a := &app{cfg: cfg, log: log, db: db, metrics: m,
-		callbacks: callbacks.NewService(db, ps, cbcfg, log),
-		orders:    ledger.NewService(db),
-		reports:   report.NewService(db, log)}
+		callbacks:   callbacks.NewService(db, ps, cbcfg, log),
+		orders:      orders,
+		submissions: submission.NewService(db, orders, submission.Config{}),
+		lock:        lock,
+		reports:     report.NewService(db, log)}
 	a.ops = ops.New(db, a.callbacks, a.reports, log)
 	return a, nil
 }
@@ -75,6 +93,9 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 func (a *app) close(ctx context.Context) {
 	if err := a.callbacks.Close(ctx); err != nil {
 		a.log.Warn("closing callbacks", "err", err)
+	}
+	if a.lock != nil {
+		a.lock.Close()
 	}
 	a.db.Close()
 }
@@ -101,11 +122,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	deps := httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, Submissions: a.submissions, DB: a.db,
+		Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
+		Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic,
+		AllowIPs: allowIPs, TrustedProxies: trustedProxies}
+	if a.lock != nil {
+		deps.Lock = a.lock
+	}
 	srv := &http.Server{
-		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
-			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
-			Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic,
-			AllowIPs: allowIPs, TrustedProxies: trustedProxies}).Handler(),
+		Handler: httpapi.New(deps).Handler(),
 		// Headers get at most 5s, and never more than the whole request.
 		ReadHeaderTimeout: min(5*time.Second, time.Duration(cfg.HTTP.ReadTimeout)),
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
