@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-
 	"gateway/callbacks"
 	"gateway/config"
 	"gateway/httpapi"
