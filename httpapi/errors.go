@@ -41,6 +41,8 @@ var errorTable = []struct {
 	{ops.ErrAudit, http.StatusInternalServerError, "audit_failed", true},
 	{report.ErrInvalid, http.StatusBadRequest, "invalid_period", true},
 	{report.ErrNotFound, http.StatusNotFound, "report_not_found", true},
+	{errLoginRequired, http.StatusUnauthorized, "login_required", true},
+	{errCSRF, http.StatusForbidden, "csrf", true},
 }
 
 var (
@@ -50,6 +52,9 @@ var (
 	errPrecondition = errors.New("If-Match header with the order version is required")
 	errTooLarge     = errors.New("request body too large")
 	errNotFound     = errors.New("no such route")
+	// The console's refusals (console.go).
+	errLoginRequired = errors.New("log in to the console first")
+	errCSRF          = errors.New("the form's CSRF token is missing or does not match this session: reload the page and try again")
 )
 
 type errorBody struct {

@@ -100,7 +100,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	srv := &http.Server{
 		Handler: httpapi.New(httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, DB: a.db,
 			Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
-			Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic}).Handler(),
+			Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic,
+			Console: cfg.Console}).Handler(),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       time.Duration(cfg.HTTP.ReadTimeout),
 		WriteTimeout:      time.Duration(cfg.HTTP.WriteTimeout),
