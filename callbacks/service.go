@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"gateway/ledger"
@@ -129,6 +131,11 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 func (s *Service) Provider(name string) (Provider, bool) {
 	p, ok := s.providers[name]
 	return p, ok
+}
+
+// ProviderNames lists the configured providers' names, sorted.
+func (s *Service) ProviderNames() []string {
+	return slices.Sorted(maps.Keys(s.providers))
 }
 
 // Outcome is what became of one notification.

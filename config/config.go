@@ -67,6 +67,7 @@ type Config struct {
 	Providers map[string]*Provider `yaml:"providers"`
 	Reconcile Reconcile            `yaml:"reconcile"`
 	Reports   Reports              `yaml:"reports"`
+	Console   Console              `yaml:"console"`
 	Lock      Lock                 `yaml:"lock"`
 	Log       Log                  `yaml:"log"`
 }
@@ -114,6 +115,21 @@ type Reports struct {
 	// DailySchedule is when the previous UTC day's report is stored (a
 	// cron spec, evaluated in UTC).
 	DailySchedule string `yaml:"daily_schedule"`
+}
+
+// Console configures the operations console under /admin/ui: its login
+// sessions are HMAC-signed cookies that expire.
+type Console struct {
+	// SessionKey signs the session cookies and CSRF tokens (at least 32
+	// characters). Empty: a random key is made at start, so sessions end
+	// with a restart and are not shared between replicas.
+	SessionKey Secret `yaml:"session_key"`
+	// SessionTTL is how long a login lasts (default 8h, at most 7 days).
+	SessionTTL Duration `yaml:"session_ttl"`
+	// SecureCookie marks the cookies Secure even when the gateway itself
+	// is not serving TLS (behind a TLS-terminating proxy). With TLS they
+	// are always Secure.
+	SecureCookie bool `yaml:"secure_cookie"`
 }
 
 // Lock configures the optional Redis lock.
@@ -201,6 +217,7 @@ func Default() Config {
 		Database:  Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
 		Reconcile: Reconcile{Schedule: "@every 1m"},
 		Reports:   Reports{DailySchedule: "10 0 * * *"},
+		Console:   Console{SessionTTL: Duration(8 * time.Hour)},
 		Lock:      Lock{TTL: Duration(10 * time.Second)},
 		Log:       Log{Level: "info"},
 	}
@@ -396,6 +413,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := cron.ParseStandard(c.Reports.DailySchedule); err != nil {
 		bad("reports.daily_schedule", "%v", err)
+	}
+	if k := c.Console.SessionKey; k != "" && len(k) < 32 {
+		bad("console.session_key", "shorter than 32 characters")
+	}
+	if c.Console.SessionTTL < Duration(time.Minute) || c.Console.SessionTTL > Duration(7*24*time.Hour) {
+		bad("console.session_ttl", "must be between 1m and 168h")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

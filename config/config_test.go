@@ -44,6 +44,7 @@ func defaults() config.Config {
 		Database:  config.Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
 		Reconcile: config.Reconcile{Schedule: "@every 1m"},
 		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
+		Console:   config.Console{SessionTTL: dur(8 * time.Hour)},
 		Lock:      config.Lock{TTL: dur(10 * time.Second)},
 		Log:       config.Log{Level: "info"},
 	}
@@ -103,6 +104,7 @@ func TestLoadFull(t *testing.T) {
 		},
 		Reconcile: config.Reconcile{Schedule: "*/5 * * * *"},
 		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
+		Console:   config.Console{SessionTTL: dur(8 * time.Hour)},
 		Lock:      config.Lock{RedisAddr: "127.0.0.1:6379", TTL: dur(15 * time.Second)},
 		Log:       config.Log{Level: "debug"},
 	}

@@ -128,9 +128,14 @@ func toListJSON[A, B any](p ops.Page[A], conv func(A) B) listJSON[B] {
 
 // receiptFilter reads status, provider, order_no, from, to, limit and cursor.
 func receiptFilter(c *gin.Context) (ops.ReceiptFilter, error) {
+	return receiptFilterWith(c, report.ParseTime)
+}
+
+// receiptFilterWith reads the filter with a parser of from and to.
+func receiptFilterWith(c *gin.Context, parseTime func(string) (time.Time, error)) (ops.ReceiptFilter, error) {
 	f := ops.ReceiptFilter{Status: callbacks.Status(c.Query("status")), Provider: c.Query("provider"), OrderNo: c.Query("order_no")}
 	var err error
-	if f.From, f.To, err = timeRange(c); err != nil {
+	if f.From, f.To, err = timeRangeWith(c, parseTime); err != nil {
 		return f, err
 	}
 	if f.Limit, err = intParam(c, "limit"); err != nil {
@@ -141,12 +146,16 @@ func receiptFilter(c *gin.Context) (ops.ReceiptFilter, error) {
 }
 
 func timeRange(c *gin.Context) (from, to time.Time, err error) {
+	return timeRangeWith(c, report.ParseTime)
+}
+
+func timeRangeWith(c *gin.Context, parseTime func(string) (time.Time, error)) (from, to time.Time, err error) {
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
 	}{{"from", &from}, {"to", &to}} {
 		if v := c.Query(p.name); v != "" {
-			if *p.dst, err = report.ParseTime(v); err != nil {
+			if *p.dst, err = parseTime(v); err != nil {
 				return from, to, fmt.Errorf("%w: %s: %v", ops.ErrInvalid, p.name, err)
 			}
 		}
@@ -408,7 +417,12 @@ func (s *Server) reconciliation(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	s.writeReport(c, r, format, "reconciliation_"+r.From.Format("20060102T150405Z")+"_"+r.To.Format("20060102T150405Z"))
+	s.writeReport(c, r, format, periodReportName(r))
+}
+
+// periodReportName names a period's report file.
+func periodReportName(r report.Report) string {
+	return "reconciliation_" + r.From.Format("20060102T150405Z") + "_" + r.To.Format("20060102T150405Z")
 }
 
 // dailyReport is GET /admin/reports/reconciliation/daily/{date}?format=json|csv.

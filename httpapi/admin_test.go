@@ -50,7 +50,7 @@ type gateway struct {
 	metrics *metrics.Metrics
 }
 
-func newGateway(t *testing.T, db *store.DB, metricsPublic bool) *gateway {
+func newGateway(t testing.TB, db *store.DB, metricsPublic bool, with ...func(*httpapi.Deps)) *gateway {
 	t.Helper()
 	acme, err := standardwebhooks.New(standardwebhooks.Config{Name: "acme", Secrets: []string{acmeSecret},
 		Fields: standardwebhooks.Fields{TxnID: "data.id", EventType: "type", OrderNo: "data.order_no", Amount: "data.amount", Currency: "data.currency"}})
@@ -64,9 +64,13 @@ func newGateway(t *testing.T, db *store.DB, metricsPublic bool) *gateway {
 	reports.Now = env.Clock.Now
 	o := ops.New(db, env.Callbacks, reports, log)
 	o.Now = env.Clock.Now
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{Callbacks: env.Callbacks, Orders: env.Orders, DB: db,
+	deps := httpapi.Deps{Callbacks: env.Callbacks, Orders: env.Orders, DB: db,
 		Auth:         config.Auth{APITokens: []config.Secret{apiSecret}, AdminTokens: []config.Secret{adminSecret}},
-		MaxBodyBytes: 1 << 20, Log: log, Ops: o, Metrics: m.Handler(), MetricsPublic: metricsPublic}).Handler())
+		MaxBodyBytes: 1 << 20, Log: log, Ops: o, Metrics: m.Handler(), MetricsPublic: metricsPublic, Now: env.Clock.Now}
+	for _, f := range with {
+		f(&deps)
+	}
+	srv := httptest.NewServer(httpapi.New(deps).Handler())
 	t.Cleanup(srv.Close)
 	return &gateway{Env: env, srv: srv, ops: o, reports: reports, metrics: m}
 }

@@ -50,6 +50,8 @@ var errorTable = []struct {
 	{report.ErrNotFound, http.StatusNotFound, "report_not_found", true},
 	{errMethodNotAllowed, http.StatusMethodNotAllowed, "method_not_allowed", true},
 	{errAddrNotAllowed, http.StatusForbidden, "address_not_allowed", true},
+	{errLoginRequired, http.StatusUnauthorized, "login_required", true},
+	{errCSRF, http.StatusForbidden, "csrf", true},
 }
 
 var (
@@ -60,6 +62,9 @@ var (
 	errTooLarge         = errors.New("request body too large")
 	errNotFound         = errors.New("no such route")
 	errMethodNotAllowed = errors.New("method not allowed on this route")
+	// The console's refusals (console.go).
+	errLoginRequired = errors.New("log in to the console first")
+	errCSRF          = errors.New("the form's CSRF token is missing or does not match this session: reload the page and try again")
 )
 
 type errorBody struct {

@@ -44,6 +44,7 @@ type Server struct {
 	metrics      http.Handler
 	metricsOpen  bool
 	ips          ipRules
+	console      *console
 }
 
 // Deps are the server's dependencies.
@@ -69,15 +70,31 @@ type Deps struct {
 	AllowIPs map[string][]netip.Prefix
 	// TrustedProxies are the proxies whose X-Forwarded-For is believed.
 	TrustedProxies []netip.Prefix
+	// Console configures the operations console under /admin/ui, served
+	// when Ops is set; Now is its sessions' clock (default time.Now).
+	Console config.Console
+	Now     func() time.Time
 }
 
 // New returns the server.
 func New(d Deps) *Server {
-	return &Server{callbacks: d.Callbacks, orders: d.Orders, submissions: d.Submissions, db: d.DB, lock: d.Lock,
+	s := &Server{callbacks: d.Callbacks, orders: d.Orders, submissions: d.Submissions, db: d.DB, lock: d.Lock,
 		apiTokens: tokens(d.Auth.APITokens), adminTokens: tokens(d.Auth.AdminTokens),
 		maxBodyBytes: d.MaxBodyBytes, log: d.Log,
 		ops: d.Ops, metrics: d.Metrics, metricsOpen: d.MetricsPublic,
 		ips: ipRules{allow: d.AllowIPs, trusted: d.TrustedProxies}}
+	if d.Ops != nil {
+		var providers []string
+		if d.Callbacks != nil {
+			providers = d.Callbacks.ProviderNames()
+		}
+		if d.Console.SessionKey == "" {
+			d.Log.Info("console: no console.session_key configured; sessions are signed with a key made at start, " +
+				"so they end with a restart and are not shared between replicas")
+		}
+		s.console = newConsole(d, s.adminTokens, providers)
+	}
+	return s
 }
 
 func init() { gin.SetMode(gin.ReleaseMode) }
@@ -106,6 +123,28 @@ func (s *Server) Handler() http.Handler {
 	api.POST("/orders/:order_no/close", s.transition(ledger.StatusClosed))
 
 	s.adminRoutes(r)
+
+	// ---- Operations console (/admin/ui, console.go) --------------------
+	// HTML pages behind a login with an admin token: a signed, expiring
+	// session cookie; every POST also carries the session's CSRF token.
+	if s.console != nil {
+		r.GET(consoleBase, func(c *gin.Context) { c.Redirect(http.StatusMovedPermanently, consoleBase+"/") })
+		ui := r.Group(consoleBase, consoleHeaders)
+		ui.GET("/static/console.css", s.consoleCSS)
+		ui.GET("/login", s.loginForm)
+		ui.POST("/login", s.login)
+		pages := ui.Group("", s.consoleSession(false))
+		pages.GET("/", s.overviewPage)
+		pages.GET("/receipts", s.receiptsPage)
+		pages.GET("/receipts/:id", s.receiptPage)
+		pages.GET("/report", s.reportPage)
+		pages.GET("/report.csv", s.reportCSV)
+		pages.GET("/audit", s.auditPage)
+		actions := ui.Group("", s.consoleSession(true), s.consoleCSRF)
+		actions.POST("/receipts/:id/replay", s.replayAction)
+		actions.POST("/logout", s.logout)
+	}
+	// ---- end of the operations console ----------------------------------
 	return r
 }
 

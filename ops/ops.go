@@ -85,6 +85,12 @@ type Store interface {
 	AppendAudit(ctx context.Context, e *AuditEntry) error
 	// ListAudit returns up to f.Limit audit rows, newest first.
 	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+	// ReceiptHistogram counts receipts first seen in n buckets of step
+	// from `from`, by bucket, provider and status (only non-zero counts).
+	ReceiptHistogram(ctx context.Context, from time.Time, step time.Duration, n int) ([]HistogramCount, error)
+	// Backlog counts the unknown and escalated receipts per provider, with
+	// the oldest one's first sighting.
+	Backlog(ctx context.Context) ([]callbacks.Backlog, error)
 }
 
 // Redriver re-drives a stored receipt through the pipeline

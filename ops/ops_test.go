@@ -3,6 +3,7 @@ package ops_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -24,7 +25,20 @@ type fakeStore struct {
 	audit     []ops.AuditEntry
 	failAudit bool
 	filters   []ops.ReceiptFilter
+	histogram []ops.HistogramCount
+	backlog   []callbacks.Backlog
+	// asked records the histogram requests.
+	asked []string
 }
+
+func (s *fakeStore) ReceiptHistogram(_ context.Context, from time.Time, step time.Duration, n int) ([]ops.HistogramCount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, fmt.Sprintf("%s %s %d", from.Format(time.RFC3339), step, n))
+	return s.histogram, nil
+}
+
+func (s *fakeStore) Backlog(context.Context) ([]callbacks.Backlog, error) { return s.backlog, nil }
 
 func (s *fakeStore) ListReceipts(_ context.Context, f ops.ReceiptFilter) ([]callbacks.Receipt, error) {
 	s.mu.Lock()

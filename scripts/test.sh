@@ -13,6 +13,7 @@
 # It makes sure MariaDB (127.0.0.1:3306) and Redis (127.0.0.1:6379) answer:
 # it starts them when they are installed, and installs them with apt-get when
 # they are not. GATEWAY_TEST_MYSQL_DSN overrides the MariaDB server to use.
+# The console's browser test needs Chromium: it is installed the same way.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -82,9 +83,17 @@ ensure_redis() {
   log "Redis: ready"
 }
 
+ensure_chromium() {
+  if ! command -v chromium >/dev/null && [ ! -x /usr/bin/chromium ]; then
+    apt_install chromium
+  fi
+  log "Chromium: $(chromium --version 2>/dev/null || echo installed)"
+}
+
 if [ -z "$short" ]; then
   ensure_mariadb
   ensure_redis
+  ensure_chromium
 fi
 
 log "gofmt, go vet, staticcheck"

@@ -59,8 +59,9 @@ func seed(b *testing.B, db *store.DB, n int) {
 }
 
 // BenchmarkOps measures, on 60 000 receipts, what /metrics costs the
-// database on each scrape (Backlog), a page of the admin list, and one
-// day's reconciliation report.
+// database on each scrape (Backlog), a page of the admin list, one day's
+// reconciliation report, and the console overview's chart over a day
+// (2 000 receipts) and over the whole 30 days.
 func BenchmarkOps(b *testing.B) {
 	for _, d := range storetest.Dialects {
 		b.Run(d, func(b *testing.B) {
@@ -92,6 +93,26 @@ func BenchmarkOps(b *testing.B) {
 					}
 				}
 			})
+			for _, h := range []struct {
+				name string
+				step time.Duration
+				n    int
+				want int64
+			}{{"Histogram24h", time.Hour, 24, 2000}, {"Histogram30d", 24 * time.Hour, 30, 60000}} {
+				b.Run(h.name, func(b *testing.B) {
+					from := time.Date(2025, 2, 1, 0, 0, 0, 0, time.UTC)
+					for b.Loop() {
+						rows, err := db.ReceiptHistogram(ctx, from, h.step, h.n)
+						var sum int64
+						for _, r := range rows {
+							sum += r.Receipts
+						}
+						if err != nil || sum != h.want {
+							b.Fatalf("%d receipts, %v", sum, err)
+						}
+					}
+				})
+			}
 		})
 	}
 }

@@ -124,7 +124,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	deps := httpapi.Deps{Callbacks: a.callbacks, Orders: a.orders, Submissions: a.submissions, DB: a.db,
 		Auth: cfg.Auth, MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log,
 		Ops: a.ops, Metrics: a.metrics.Handler(), MetricsPublic: cfg.HTTP.MetricsPublic,
-		AllowIPs: allowIPs, TrustedProxies: trustedProxies}
+		AllowIPs: allowIPs, TrustedProxies: trustedProxies, Console: cfg.Console}
 	if a.lock != nil {
 		deps.Lock = a.lock
 	}
