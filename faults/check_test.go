@@ -89,7 +89,25 @@ type verdict struct {
 	lost, appliedTwice, stuck  int
 	parked, rejected, conflict int
 	receipts, legs, postings   int
-	problems                   []string
+	// per counts lost and applied twice by provider.
+	per      map[string]*losses
+	problems []string
+}
+
+type losses struct{ lost, appliedTwice int }
+
+// count adds lost and applied-twice findings of a provider.
+func (v *verdict) count(provider string, lost, twice int) {
+	if v.per == nil {
+		v.per = map[string]*losses{}
+	}
+	if v.per[provider] == nil {
+		v.per[provider] = &losses{}
+	}
+	v.per[provider].lost += lost
+	v.per[provider].appliedTwice += twice
+	v.lost += lost
+	v.appliedTwice += twice
 }
 
 func (v *verdict) fail(format string, a ...any) {
@@ -114,24 +132,26 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 	expected := map[string]bool{}
 	for _, sc := range scripts {
 		for _, stp := range sc.steps {
-			for _, ev := range stp.events {
-				if !acked[ev] {
-					v.lost++
-					v.fail("%s: %s %s was never acknowledged", sc.scenario, ev.sender.name, ev.key)
-					continue
-				}
-				r, ok := receiptOf(st, ev)
-				if !ok {
-					v.lost++
-					v.fail("%s: acknowledged %s %s has no receipt", sc.scenario, ev.sender.name, ev.key)
-					continue
-				}
-				expected[r.provider+" "+r.txnID] = true
-				if r.status != ev.want {
-					if ev.want == "applied" {
-						v.lost++
+			for _, delivery := range stp.events {
+				for _, ev := range delivery.facts() {
+					if !acked[delivery] {
+						v.count(ev.sender.name, 1, 0)
+						v.fail("%s: %s %s was never acknowledged", sc.scenario, ev.sender.name, ev.key)
+						continue
 					}
-					v.fail("%s: %s %s is %s (%s), want %s", sc.scenario, ev.sender.name, ev.key, r.status, r.reason, ev.want)
+					r, ok := receiptOf(st, ev)
+					if !ok {
+						v.count(ev.sender.name, 1, 0)
+						v.fail("%s: acknowledged %s %s has no receipt", sc.scenario, ev.sender.name, ev.key)
+						continue
+					}
+					expected[r.provider+" "+r.txnID] = true
+					if r.status != ev.want {
+						if ev.want == "applied" {
+							v.count(ev.sender.name, 1, 0)
+						}
+						v.fail("%s: %s %s is %s (%s), want %s", sc.scenario, ev.sender.name, ev.key, r.status, r.reason, ev.want)
+					}
 				}
 			}
 		}
@@ -161,8 +181,9 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 
 	// Postings: two legs, zero sum, an applied receipt.
 	type posting struct {
-		n   int
-		sum int64
+		provider string
+		n        int
+		sum      int64
 	}
 	postings := map[string]*posting{}
 	perCurrency := map[string]int64{}
@@ -171,7 +192,7 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 	for _, l := range st.legs {
 		k := l.provider + " " + l.txnID
 		if postings[k] == nil {
-			postings[k] = &posting{}
+			postings[k] = &posting{provider: l.provider}
 		}
 		postings[k].n++
 		postings[k].sum += l.amount
@@ -189,7 +210,7 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 	v.postings = len(postings)
 	for k, p := range sorted(postings) {
 		if p.n > 2 {
-			v.appliedTwice++
+			v.count(p.provider, 0, 1)
 		}
 		if p.n != 2 || p.sum != 0 {
 			v.fail("posting %s has %d legs summing to %d", k, p.n, p.sum)
@@ -201,7 +222,7 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 	for k, r := range st.receipts {
 		moves := r.kind == "payment.succeeded" || r.kind == "refund.succeeded"
 		if r.status == "applied" && moves && r.reason != unchanged && postings[k] == nil {
-			v.lost++
+			v.count(r.provider, 1, 0)
 			v.fail("applied receipt %d %s has no posting", r.id, k)
 		}
 	}
@@ -215,7 +236,7 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 	for _, sc := range scripts {
 		o, ok := st.orders[sc.order.no]
 		if !ok {
-			v.lost++
+			v.count(sc.sender.name, 1, 0)
 			v.fail("%s: order %s is missing", sc.scenario, sc.order.no)
 			continue
 		}
@@ -224,10 +245,10 @@ func checkState(st dbState, scripts []*script, acked map[*event]bool) verdict {
 			t = &totals{}
 		}
 		if t.paid > sc.expect.paid || t.refunded > sc.expect.refunded {
-			v.appliedTwice++
+			v.count(sc.sender.name, 0, 1)
 		}
 		if t.paid < sc.expect.paid || t.refunded < sc.expect.refunded {
-			v.lost++
+			v.count(sc.sender.name, 1, 0)
 		}
 		if o.paid != t.paid || o.refunded != t.refunded {
 			v.fail("%s: order %s says paid %d refunded %d, its ledger %d and %d", sc.scenario, sc.order.no, o.paid, o.refunded, t.paid, t.refunded)

@@ -23,20 +23,38 @@ type world struct {
 	client *http.Client
 	next   atomic.Uint64
 
-	sent, acked, refused5xx, connErrors atomic.Int64
-	copies, lateCopies                  atomic.Int64
-	apiSent, apiOK                      atomic.Int64
+	per            map[string]*tally // by sender name, made before the load
+	apiSent, apiOK atomic.Int64
 
 	mu        sync.Mutex
 	problems  []string
-	ackedOnce map[*event]bool // events acknowledged at least once
+	ackedOnce map[*event]bool // deliveries acknowledged at least once
 }
 
-func newWorld(urls []string) *world {
-	return &world{urls: urls, ackedOnce: map[*event]bool{}, client: &http.Client{
+// tally counts one sender's deliveries.
+type tally struct {
+	sent, acked, refused5xx, connErrors atomic.Int64
+	copies, lateCopies                  atomic.Int64
+}
+
+func newWorld(urls []string, ss []*sender) *world {
+	w := &world{urls: urls, ackedOnce: map[*event]bool{}, per: map[string]*tally{}, client: &http.Client{
 		Timeout:   30 * time.Second,
 		Transport: &http.Transport{MaxIdleConnsPerHost: 128, DisableCompression: true},
 	}}
+	for _, s := range ss {
+		w.per[s.name] = &tally{}
+	}
+	return w
+}
+
+// total sums the tallies of every sender.
+func (w *world) total() (sent, acked, refused, connErrs, copies, late int64) {
+	for _, t := range w.per {
+		sent, acked, refused, connErrs = sent+t.sent.Load(), acked+t.acked.Load(), refused+t.refused5xx.Load(), connErrs+t.connErrors.Load()
+		copies, late = copies+t.copies.Load(), late+t.lateCopies.Load()
+	}
+	return
 }
 
 func (w *world) problem(format string, a ...any) {
@@ -66,20 +84,21 @@ func retry(ctx context.Context, try func() (done bool)) error {
 // deliver sends ev until a replica acknowledges it. A 4xx for a correctly
 // signed event is a gateway bug: it is recorded and not retried.
 func (w *world) deliver(ctx context.Context, ev *event) error {
+	t := w.per[ev.sender.name]
 	return retry(ctx, func() bool {
-		w.sent.Add(1)
+		t.sent.Add(1)
 		code, body, err := w.post(ctx, w.url()+"/callbacks/"+ev.sender.name, ev.body, ev.sender.sign(ev, time.Now()))
 		switch {
 		case err != nil:
-			w.connErrors.Add(1)
+			t.connErrors.Add(1)
 			return false
 		case code >= 500:
-			w.refused5xx.Add(1)
+			t.refused5xx.Add(1)
 			return false
 		case code >= 200 && code < 300:
-			w.acked.Add(1)
-			if string(body) != ev.sender.ack {
-				w.problem("%s %s: ack %q, want %q", ev.sender.name, ev.key, body, ev.sender.ack)
+			t.acked.Add(1)
+			if code != ev.sender.ackStatus || string(body) != ev.sender.ack {
+				w.problem("%s %s: ack %d %q, want %d %q", ev.sender.name, ev.key, code, body, ev.sender.ackStatus, ev.sender.ack)
 			}
 			w.mu.Lock()
 			w.ackedOnce[ev] = true
@@ -147,7 +166,7 @@ func (w *world) run(ctx context.Context, sc *script, rng *rand.Rand) error {
 		errs := make(chan error, 16)
 		for _, ev := range st.events {
 			n := 1 + rng.IntN(3)
-			w.copies.Add(int64(n - 1))
+			w.per[ev.sender.name].copies.Add(int64(n - 1))
 			for range n {
 				wg.Add(1)
 				go func() {

@@ -22,10 +22,19 @@ import (
 type sender struct {
 	name   string
 	config string // the YAML of providers.<name>, indented by four spaces
-	ack    string // the acknowledgement body of a delivery taken
+	// ackStatus and ack are the acknowledgement of a delivery taken: the
+	// status and the exact body.
+	ackStatus int
+	ack       string
+	// currencies are the ones its orders are in (nil: USD, EUR, JPY, GBP).
+	currencies []string
 	// secrets are searched for in the gateway's logs.
 	secrets []string
 	sign    func(ev *event, at time.Time) http.Header
+	// batch, when set, makes one delivery of several events (an Adyen
+	// batch); a step of several events is then sent as one batch half of
+	// the time.
+	batch func(evs []*event) *event
 
 	// payment is required; every other builder may be nil, and the
 	// scenarios that need it then play a plain payment instead.
@@ -60,6 +69,17 @@ type event struct {
 	key      string
 	conflict bool
 	want     string // the receipt status it must end in
+	// items are the events a batch delivery carries (nil: the delivery is
+	// one event, itself).
+	items []*event
+}
+
+// facts are the business events a delivery carries.
+func (e *event) facts() []*event {
+	if e.items != nil {
+		return e.items
+	}
+	return []*event{e}
 }
 
 const (
@@ -68,7 +88,9 @@ const (
 	faultAPIToken     = "harness:fault-harness-api-token-0123456789"
 )
 
-func senders() []*sender { return []*sender{stripeSender(), acmeSender()} }
+func senders() []*sender {
+	return []*sender{stripeSender(), acmeSender(), wechatpaySender(), alipaySender(), adyenSender(), paypalSender()}
+}
 
 func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
@@ -81,7 +103,7 @@ func mustJSON(v any) []byte {
 // stripeSender is Stripe: PaymentIntent and Charge events signed with
 // Stripe-Signature; refunds as charge.refunded with the cumulative total.
 func stripeSender() *sender {
-	s := &sender{name: "stripe", ack: `{"received":true}`, secrets: []string{faultStripeSecret},
+	s := &sender{name: "stripe", ackStatus: http.StatusOK, ack: `{"received":true}`, secrets: []string{faultStripeSecret},
 		config: "    webhook_secrets: [\"" + faultStripeSecret + "\"]\n"}
 	s.sign = func(ev *event, at time.Time) http.Header {
 		h := http.Header{}
@@ -132,7 +154,7 @@ func stripeSender() *sender {
 // acmeSender is a Standard Webhooks sender wired from configuration; its
 // amounts are minor units or decimal strings, by turns.
 func acmeSender() *sender {
-	s := &sender{name: "acme", ack: `{"received":true}`,
+	s := &sender{name: "acme", ackStatus: http.StatusOK, ack: `{"received":true}`,
 		secrets: []string{faultAcmeSecret, strings.TrimPrefix(faultAcmeSecret, "whsec_")},
 		config: "    type: standardwebhooks\n    secrets: [\"" + faultAcmeSecret + "\"]\n" +
 			"    fields: {txn_id: data.id, event_type: type, order_no: data.order_no, amount: data.amount, currency: data.currency}\n"}

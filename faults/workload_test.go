@@ -12,6 +12,7 @@ import (
 // only once everything in the one before was acknowledged.
 type script struct {
 	scenario string
+	sender   *sender
 	order    order
 	steps    []step
 	// expect is the order as it must end (DESIGN §4); parked events
@@ -104,7 +105,6 @@ func workload(n int, ss []*sender, rng *rand.Rand) []*script {
 	for _, sc := range scenarios {
 		total += sc.weight
 	}
-	currencies := []string{"USD", "EUR", "JPY", "GBP"}
 	out := make([]*script, n)
 	for i := range n {
 		pick := rng.IntN(total)
@@ -116,15 +116,32 @@ func workload(n int, ss []*sender, rng *rand.Rand) []*script {
 			}
 			pick -= c.weight
 		}
+		s := ss[i%len(ss)]
+		currencies := s.currencies
+		if currencies == nil {
+			currencies = []string{"USD", "EUR", "JPY", "GBP"}
+		}
 		o := order{i: i, no: fmt.Sprintf("F-%05d", i), amount: 100 + rng.Int64N(500_000),
 			currency: currencies[rng.IntN(len(currencies))]}
-		s := ss[i%len(ss)]
 		steps, exp := sc.build(s, o, rng)
 		if steps == nil {
 			sc = scenarios[0]
 			steps, exp = sc.build(s, o, rng)
 		}
-		out[i] = &script{scenario: s.name + ": " + sc.name, order: o, steps: steps, expect: exp}
+		name := s.name + ": " + sc.name
+		if s.batch != nil {
+			batched := false
+			for j, st := range steps {
+				if len(st.events) > 1 && rng.IntN(2) == 0 {
+					steps[j].events = []*event{s.batch(st.events)}
+					batched = true
+				}
+			}
+			if batched {
+				name += " (one batch)"
+			}
+		}
+		out[i] = &script{scenario: name, sender: s, order: o, steps: steps, expect: exp}
 	}
 	return out
 }

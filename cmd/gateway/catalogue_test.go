@@ -126,7 +126,8 @@ func acmeFor(other []byte) signer {
 	return func([]byte) http.Header { return acmeAt(catAcme, 0)(other) }
 }
 
-func acmeRaw(kv ...string) signer { return func([]byte) http.Header { return hdr(kv...) } }
+// fixedHeaders sends the headers as given, whatever the body.
+func fixedHeaders(kv ...string) signer { return func([]byte) http.Header { return hdr(kv...) } }
 
 // svix sends the Svix spelling of the headers with a forged signature.
 func svix(body []byte) http.Header {
@@ -204,7 +205,7 @@ var (
 
 func catalogue() []badInput {
 	ship := "/api/orders/" + catOrder + "/ship"
-	return []badInput{
+	return append([]badInput{
 		// Stripe callbacks.
 		{"stripe: empty body unsigned", stripeCB(nil, stripeRaw("")), 401, "bad_signature", ""},
 		{"stripe: empty body signed", stripeCB([]byte{}, stripeAt(catStripe, 0)), 400, "malformed", ""},
@@ -238,12 +239,12 @@ func catalogue() []badInput {
 		{"stripe: injection in the order number is parked as data", stripeCB(stripeEvent("evt_cat_inject", "payment_intent.succeeded", pi("pi_cat_inject", injection, "1000", "usd")), stripeAt(catStripe, 0)), 200, "", callbacks.StatusUnknown},
 
 		// Standard Webhooks callbacks (acme).
-		{"acme: headers missing", acmeCB(goodAcme, acmeRaw()), 401, "bad_signature", ""},
-		{"acme: timestamp not a number", acmeCB(goodAcme, acmeRaw("Webhook-Id", "msg_1", "Webhook-Timestamp", "soon", "Webhook-Signature", "v1,AAAA")), 401, "bad_signature", ""},
+		{"acme: headers missing", acmeCB(goodAcme, fixedHeaders()), 401, "bad_signature", ""},
+		{"acme: timestamp not a number", acmeCB(goodAcme, fixedHeaders("Webhook-Id", "msg_1", "Webhook-Timestamp", "soon", "Webhook-Signature", "v1,AAAA")), 401, "bad_signature", ""},
 		{"acme: timestamp 10 minutes old", acmeCB(goodAcme, acmeAt(catAcme, -10*time.Minute)), 401, "bad_signature", ""},
 		{"acme: timestamp 10 minutes ahead", acmeCB(goodAcme, acmeAt(catAcme, 10*time.Minute)), 401, "bad_signature", ""},
 		{"acme: signature for another body", acmeCB(goodAcme, acmeFor(goodPI)), 401, "bad_signature", ""},
-		{"acme: signature garbage", acmeCB(goodAcme, acmeRaw("Webhook-Id", "msg_1", "Webhook-Timestamp", strconv.FormatInt(time.Now().Unix(), 10), "Webhook-Signature", "v1,garbage")), 401, "bad_signature", ""},
+		{"acme: signature garbage", acmeCB(goodAcme, fixedHeaders("Webhook-Id", "msg_1", "Webhook-Timestamp", strconv.FormatInt(time.Now().Unix(), 10), "Webhook-Signature", "v1,garbage")), 401, "bad_signature", ""},
 		{"acme: signature with an unknown secret", acmeCB(goodAcme, acmeAt("whsec_bm90LWNvbmZpZ3VyZWQ=", 0)), 401, "bad_signature", ""},
 		{"acme: forged svix headers", acmeCB(goodAcme, svix), 401, "bad_signature", ""},
 		{"acme: empty body signed", acmeCB([]byte{}, acmeAt(catAcme, 0)), 400, "malformed", ""},
@@ -269,7 +270,7 @@ func catalogue() []badInput {
 		{"locked: garbage forwarded-for", callback("locked", goodPI, stripeAt(catStripe, 0), "X-Forwarded-For", "203.0.113.5, <script>"), 403, "address_not_allowed", ""},
 
 		// Routing.
-		{"unknown provider", callback("paypal", goodPI, stripeAt(catStripe, 0)), 404, "unknown_provider", ""},
+		{"unknown provider", callback("square", goodPI, stripeAt(catStripe, 0)), 404, "unknown_provider", ""},
 		{"very long provider name", callback(long[:1000], goodPI, stripeAt(catStripe, 0)), 404, "unknown_provider", ""},
 		{"provider name with dots", callback("..", goodPI, stripeAt(catStripe, 0)), 404, "", ""},
 		{"GET on a callback route", api(http.MethodGet, "/callbacks/stripe", "", "", nil), 405, "method_not_allowed", ""},
@@ -321,7 +322,7 @@ func catalogue() []badInput {
 		{"api: If-Match wildcard", api(http.MethodPost, ship, bearer, "", nil, "If-Match", "*"), 400, "bad_request", ""},
 		{"api: If-Match stale", api(http.MethodPost, ship, bearer, "", nil, "If-Match", `"7"`), 412, "version_conflict", ""},
 		{"api: ship an unpaid order", api(http.MethodPost, ship, bearer, "", nil, "If-Match", `"1"`), 409, "invalid_transition", ""},
-	}
+	}, providerCatalogue()...)
 }
 
 // TestBadInputCatalogue sends every catalogue case to a whole gateway, on
@@ -336,7 +337,7 @@ func TestBadInputCatalogue(t *testing.T) {
 		t.Run(dialect, func(t *testing.T) {
 			driver, dsn := storetest.DSN(t, dialect)
 			g := startGateway(t, map[string]string{
-				"GATEWAY_CONFIG":            writeConfig(t, catConfig),
+				"GATEWAY_CONFIG":            writeConfig(t, catConfig+catProvidersConfig),
 				"GATEWAY_HTTP_ADDR":         "127.0.0.1:0",
 				"GATEWAY_DATABASE_DRIVER":   driver,
 				"GATEWAY_DATABASE_DSN":      dsn,

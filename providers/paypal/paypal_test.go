@@ -328,6 +328,8 @@ func TestParse(t *testing.T) {
 			wantErr: callbacks.ErrMalformed},
 		{name: "no event id", body: []byte(`{"event_type":"PAYMENT.CAPTURE.COMPLETED","resource":{}}`), wantErr: callbacks.ErrMalformed},
 		{name: "not JSON", body: []byte(`{"id":`), wantErr: callbacks.ErrMalformed},
+		{name: "invalid UTF-8 in the order number", body: []byte(strings.Replace(string(event("WH-14", "PAYMENT.CAPTURE.COMPLETED", "capture", capture("C", "COMPLETED", "1", "USD", "O-BAD", ""))), "O-BAD", "O-\xff", 1)),
+			wantErr: callbacks.ErrMalformed},
 	}
 	p := newProvider(t, paypal.Config{})
 	for _, tc := range tests {

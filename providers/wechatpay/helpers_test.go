@@ -6,12 +6,8 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"net/http"
-	"strconv"
 	"testing"
 	"time"
-
-	"github.com/wechatpay-apiv3/wechatpay-go/utils"
 
 	"gateway/callbacks"
 	"gateway/providers/providertest"
@@ -125,18 +121,10 @@ func (d delivery) inbound(t testing.TB) callbacks.Inbound {
 
 func sign(t testing.TB, body []byte, key *rsa.PrivateKey, serial string, at time.Time, nonce string) callbacks.Inbound {
 	t.Helper()
-	ts := strconv.FormatInt(at.Unix(), 10)
-	sig, err := utils.SignSHA256WithRSA(ts+"\n"+nonce+"\n"+string(body)+"\n", key)
+	h, err := providertest.WeChatPayHeaders(key, serial, at, nonce, body)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := http.Header{}
-	h.Set("Content-Type", "application/json")
-	h.Set("Wechatpay-Timestamp", ts)
-	h.Set("Wechatpay-Nonce", nonce)
-	h.Set("Wechatpay-Signature", sig)
-	h.Set("Wechatpay-Serial", serial)
-	h.Set("Wechatpay-Signature-Type", "WECHATPAY2-SHA256-RSA2048")
 	return callbacks.Inbound{Provider: "wechatpay", Header: h, Body: body}
 }
 

@@ -29,6 +29,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gateway/callbacks"
 	"gateway/ledger"
@@ -317,6 +318,10 @@ type refund struct {
 
 // Parse implements callbacks.Provider.
 func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error) {
+	if !utf8.Valid(in.Body) {
+		// encoding/json would quietly turn bad bytes into U+FFFD.
+		return nil, fmt.Errorf("%w: wechatpay notification is not valid UTF-8", callbacks.ErrMalformed)
+	}
 	var env envelope
 	if err := json.Unmarshal(in.Body, &env); err != nil {
 		return nil, fmt.Errorf("%w: wechatpay notification: %v", callbacks.ErrMalformed, err)
@@ -359,6 +364,9 @@ func (p *Provider) open(r Resource, v any) error {
 	pt, err := Open(p.aead, r)
 	if err != nil {
 		return err
+	}
+	if !utf8.Valid(pt) {
+		return fmt.Errorf("%w: wechatpay resource is not valid UTF-8", callbacks.ErrMalformed)
 	}
 	if err := json.Unmarshal(pt, v); err != nil {
 		return fmt.Errorf("%w: wechatpay resource: %v", callbacks.ErrMalformed, err)

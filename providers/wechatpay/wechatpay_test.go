@@ -3,6 +3,7 @@ package wechatpay_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -230,6 +231,7 @@ func TestParse(t *testing.T) {
 		{"refund status contradicts event", delivery{eventType: "REFUND.SUCCESS", resource: refund("O-1", "42", "50", "CLOSED", 2, 1)}, nil, callbacks.ErrMalformed},
 		{"refund without refund_id", delivery{eventType: "REFUND.SUCCESS", resource: refund("O-1", "42", "", "SUCCESS", 2, 1)}, nil, callbacks.ErrMalformed},
 		{"resource not JSON", delivery{eventType: "TRANSACTION.SUCCESS", resource: "not an object"}, nil, callbacks.ErrMalformed},
+		{"invalid UTF-8 in the resource", delivery{eventType: "TRANSACTION.SUCCESS", resource: json.RawMessage(`{"mchid":"` + mchID + `","appid":"` + appID + `","out_trade_no":"O-` + "\xff" + `","transaction_id":"42","trade_state":"SUCCESS","amount":{"total":1}}`)}, nil, callbacks.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -255,6 +257,7 @@ func TestParseEnvelope(t *testing.T) {
 		{"short nonce", res(`{"algorithm":"AEAD_AES_256_GCM","nonce":"abc","ciphertext":"AAAAAAAAAAAAAAAAAAAAAA=="}`)},
 		{"ciphertext not base64", res(`{"algorithm":"AEAD_AES_256_GCM","nonce":"0123456789ab","ciphertext":"%%"}`)},
 		{"ciphertext shorter than the tag", res(`{"algorithm":"AEAD_AES_256_GCM","nonce":"0123456789ab","ciphertext":"AAAA"}`)},
+		{"invalid UTF-8 in an unsupported event", []byte("{\"id\":\"EV-1\",\"event_type\":\"OTHER.EVENT\",\"summary\":\"\xff\"}")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
