@@ -52,8 +52,11 @@ type Config struct {
 	// MaxAttempts bounds the retries of one transaction on version
 	// conflicts, deadlocks and lock-wait timeouts.
 	MaxAttempts int
-	// FirstCheck is when an unknown receipt is first looked at again.
-	FirstCheck time.Duration
+	// FirstCheck is when an unknown receipt is first looked at again;
+	// FirstChecks overrides it per provider (the first step of the
+	// provider's reconciliation schedule).
+	FirstCheck  time.Duration
+	FirstChecks map[string]time.Duration
 	// Committers is how many group-commit transactions may run at once
 	// (1 for SQLite, which has one writer); MaxBatch bounds one batch.
 	Committers int
@@ -136,7 +139,7 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 	}
 	outs := make([]Outcome, 0, len(ns))
 	for _, n := range ns {
-		o, err := s.process(ctx, p, in, n)
+		o, err := s.process(ctx, p, in, n, VerifiedOK)
 		if err != nil {
 			return outs, err
 		}
@@ -145,8 +148,10 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 	return outs, nil
 }
 
-// process makes one notification count exactly once.
-func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification) (Outcome, error) {
+// process makes one notification count exactly once. verified says where
+// it comes from: VerifiedOK for a delivery, VerifiedQuery for an answer of
+// the provider's status API (Learn).
+func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification, verified string) (Outcome, error) {
 	log := s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
 	fp := n.Fingerprint()
 	for attempt := 1; ; attempt++ {
@@ -155,15 +160,17 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 		switch {
 		case err == nil:
 			if r.Fingerprint != fp {
-				return s.conflict(ctx, p, in, n, r)
+				return s.conflict(ctx, p, in, n, r, verified)
 			}
-			s.counter.add(r.ID, s.Now())
+			if verified == VerifiedOK { // an answer to a query is not a delivery
+				s.counter.add(r.ID, s.Now())
+			}
 			log.Debug("duplicate callback", "status", r.Status)
 			return Outcome{Receipt: r, Duplicate: true}, nil
 		case !errors.Is(err, ErrNotFound):
 			return Outcome{}, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
 		}
-		rec := s.newReceipt(p, in, n, fp)
+		rec := s.newReceipt(p, in, n, fp, verified)
 		err = s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
 		switch {
 		case err == nil:
@@ -172,6 +179,8 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 		case errors.Is(err, ErrDuplicate):
 			// A concurrent delivery committed first: read its result.
 			continue
+		case errors.Is(err, ErrUndecided):
+			return Outcome{}, err // a query's answer that decides nothing: not recorded
 		case retryable(err) && attempt < s.cfg.MaxAttempts:
 			log.Debug("retrying callback transaction", "attempt", attempt, "err", err)
 			s.obs.Retried(p.Name(), err)
@@ -197,6 +206,12 @@ func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
 		}
 		rec.Status, rec.Reason = d.status, d.reason
 		if d.status == StatusUnknown {
+			if rec.Verified == VerifiedQuery {
+				// Only signed deliveries are parked: their bytes can be
+				// re-driven. The question that led to this answer stays
+				// open and is asked again.
+				return fmt.Errorf("%w: %s", ErrUndecided, d.reason)
+			}
 			s.park(rec, now)
 		}
 		if err := s.effect(ctx, tx, d); err != nil {
@@ -206,13 +221,16 @@ func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
 	return tx.InsertReceipt(ctx, rec)
 }
 
-func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp string) Receipt {
+func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp, verified string) Receipt {
 	now := s.Now().UTC()
 	r := Receipt{
 		Provider: p.Name(), TxnID: n.TxnID, EventID: n.EventID, EventType: n.EventType, Kind: n.Kind,
 		OrderNo: n.OrderNo, Reference: n.Reference, Money: n.Money, Cumulative: n.Cumulative,
-		Fingerprint: fp, RawBody: in.Body, Headers: AllowedHeaders(in.Header), Verified: "ok",
+		Fingerprint: fp, RawBody: in.Body, Headers: AllowedHeaders(in.Header), Verified: verified,
 		Ack: p.Ack(nil), Deliveries: 1, FirstSeenAt: now, LastSeenAt: now,
+	}
+	if verified == VerifiedQuery {
+		r.Ack = Ack{} // nobody delivered it, nobody was answered
 	}
 	if n.Unsupported != "" {
 		r.Kind, r.Status, r.Reason = "", StatusRejected, n.Unsupported
@@ -222,9 +240,9 @@ func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp string) 
 
 // conflict records a delivery whose key exists with different facts, in its
 // own transaction so the evidence survives, and applies nothing (P6).
-func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, orig Receipt) (Outcome, error) {
+func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, orig Receipt, verified string) (Outcome, error) {
 	fp := n.Fingerprint()
-	rec := s.newReceipt(p, in, n, fp)
+	rec := s.newReceipt(p, in, n, fp, verified)
 	rec.TxnID = n.TxnID + "#conflict:" + fp[:16]
 	rec.Status = StatusConflict
 	rec.Reason = fmt.Sprintf("key %s exists (receipt %d) with different facts", n.TxnID, orig.ID)
@@ -238,7 +256,9 @@ func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notifi
 		if ferr != nil {
 			return Outcome{}, transient(fmt.Errorf("callbacks: find conflict %s: %w", rec.TxnID, ferr))
 		}
-		s.counter.add(prev.ID, s.Now())
+		if verified == VerifiedOK {
+			s.counter.add(prev.ID, s.Now())
+		}
 		return Outcome{Receipt: prev, Duplicate: true}, nil
 	}
 	if err != nil {
