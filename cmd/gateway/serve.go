@@ -17,6 +17,7 @@ import (
 	"gateway/metrics"
 	"gateway/ops"
 	"gateway/providers"
+	"gateway/reconcile"
 	"gateway/report"
 	"gateway/store"
 )
@@ -31,6 +32,7 @@ type app struct {
 	metrics   *metrics.Metrics
 	reports   *report.Service
 	ops       *ops.Service
+	reconcile *reconcile.Reconciler
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*app, error) {
@@ -58,7 +60,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		names[i] = p.Name()
 	}
 	log.Info("providers enabled", "providers", names)
-	cbcfg := callbacks.Config{}
+	rcfg := reconcileConfig(cfg)
+	cbcfg := callbacks.Config{FirstCheck: rcfg.Schedule("")[0], FirstChecks: rcfg.FirstChecks()}
 	if db.Dialect() == "sqlite" {
 		cbcfg.Committers = 1 // one writer: batches grow instead of queueing on the connection
 	}
@@ -69,6 +72,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		orders:    ledger.NewService(db),
 		reports:   report.NewService(db, log)}
 	a.ops = ops.New(db, a.callbacks, a.reports, log)
+	a.reconcile = reconcile.New(a.callbacks, db, rcfg, m, log)
 	return a, nil
 }
 
