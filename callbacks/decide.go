@@ -84,6 +84,10 @@ func (s *Service) effect(ctx context.Context, tx Tx, d decision) error {
 
 // park schedules an unknown receipt's first check (P7).
 func (s *Service) park(rec *Receipt, now time.Time) {
-	at := now.Add(s.cfg.FirstCheck)
+	d := s.cfg.FirstCheck
+	if pd, ok := s.cfg.FirstChecks[rec.Provider]; ok && pd > 0 {
+		d = pd
+	}
+	at := now.Add(d)
 	rec.NextCheckAt = &at
 }

@@ -122,6 +122,9 @@ func (s *Service) redrive(ctx context.Context, id int64, dryRun bool) (Redrive, 
 	if !ok {
 		return res, fmt.Errorf("%w: %q (receipt %d)", ErrUnknownProvider, r.Provider, id)
 	}
+	if r.Verified == VerifiedQuery {
+		return res, fmt.Errorf("%w: receipt %d was recorded from %s's status API, not from a delivery: there are no signed bytes to run again; the reconciler asks the provider again for open questions", ErrNotReplayable, id, r.Provider)
+	}
 	in := Inbound{Provider: r.Provider, Header: r.Headers, Body: r.RawBody, Replay: true}
 	ns, err := s.verifyParse(p, in)
 	if err != nil {
@@ -142,6 +145,10 @@ func (s *Service) redrive(ctx context.Context, id int64, dryRun bool) (Redrive, 
 
 	now := s.Now().UTC()
 	next := withFacts(r, *n)
+	final, err := s.finalWord(ctx, next)
+	if err != nil {
+		return res, err
+	}
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		d := decision{status: StatusRejected, reason: n.Unsupported}
 		if next.Kind != "" {
@@ -149,6 +156,14 @@ func (s *Service) redrive(ctx context.Context, id int64, dryRun bool) (Redrive, 
 			if d, err = s.decide(ctx, tx, next, now); err != nil {
 				return err
 			}
+		}
+		if d.status == StatusUnknown && final != nil {
+			// "Pending" asked a question that the provider's final event
+			// for the same transaction has answered (a payment that
+			// failed leaves the order open, so the order alone cannot
+			// tell). The pending event itself moves nothing.
+			d = decision{status: StatusApplied, before: d.before, reason: fmt.Sprintf(
+				"superseded: the provider's final event for %s is %s (receipt %d, %s)", next.Reference, final.Kind, final.ID, final.Status)}
 		}
 		s.settle(&next, r.Status, d, now)
 		res.Receipt, res.Action = next, Action(next.Status)
@@ -212,7 +227,7 @@ func (s *Service) reprocess(ctx context.Context, p Provider, in Inbound, ns []No
 		if res.DryRun {
 			o, err = s.preview(ctx, p, in, n)
 		} else {
-			o, err = s.process(ctx, p, in, n)
+			o, err = s.process(ctx, p, in, n, VerifiedOK)
 		}
 		if err != nil {
 			return res, err
@@ -231,7 +246,7 @@ func (s *Service) preview(ctx context.Context, p Provider, in Inbound, n Notific
 	case !errors.Is(err, ErrNotFound):
 		return Outcome{}, err
 	}
-	rec := s.newReceipt(p, in, n, n.Fingerprint())
+	rec := s.newReceipt(p, in, n, n.Fingerprint(), VerifiedOK)
 	err = s.store.InTx(ctx, func(tx Tx) error {
 		if rec.Kind != "" {
 			d, err := s.decide(ctx, tx, rec, rec.LastSeenAt)

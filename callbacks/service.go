@@ -68,8 +68,11 @@ type Config struct {
 	// MaxAttempts bounds the retries of one transaction on version
 	// conflicts, deadlocks and lock-wait timeouts.
 	MaxAttempts int
-	// FirstCheck is when an unknown receipt is first looked at again.
-	FirstCheck time.Duration
+	// FirstCheck is when an unknown receipt is first looked at again;
+	// FirstChecks overrides it per provider (the first step of the
+	// provider's reconciliation schedule).
+	FirstCheck  time.Duration
+	FirstChecks map[string]time.Duration
 	// Committers is how many group-commit transactions may run at once
 	// (1 for SQLite, which has one writer); MaxBatch bounds one batch.
 	Committers int
@@ -165,7 +168,7 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 	}
 	outs := make([]Outcome, 0, len(ns))
 	for _, n := range ns {
-		o, err := s.process(ctx, p, in, n)
+		o, err := s.process(ctx, p, in, n, VerifiedOK)
 		if err != nil {
 			return outs, err
 		}
@@ -174,14 +177,16 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 	return outs, nil
 }
 
-// process makes one notification count exactly once.
-func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification) (Outcome, error) {
+// process makes one notification count exactly once. verified says where
+// it comes from: VerifiedOK for a delivery, VerifiedQuery for an answer of
+// the provider's status API (Learn).
+func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification, verified string) (Outcome, error) {
 	log := s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
 	fp := n.Fingerprint()
 	locked := s.cfg.Locker == nil
 	for attempt := 1; ; attempt++ {
 		// The common duplicate costs one indexed read and no write transaction.
-		if o, found, err := s.existing(ctx, p, in, n, log); found {
+		if o, found, err := s.existing(ctx, p, in, n, verified, log); found {
 			return o, err
 		}
 		if !locked {
@@ -191,12 +196,12 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			case err == nil:
 				defer unlock()
 			case errors.Is(err, ErrLockHeld):
-				return s.awaitHolder(ctx, p, in, n, log)
+				return s.awaitHolder(ctx, p, in, n, verified, log)
 			default:
 				log.Debug("lock unavailable; relying on the database checks alone", "err", err)
 			}
 		}
-		rec := s.newReceipt(p, in, n, fp)
+		rec := s.newReceipt(p, in, n, fp, verified)
 		err := s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
 		switch {
 		case err == nil:
@@ -205,6 +210,8 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 		case errors.Is(err, ErrDuplicate):
 			// A concurrent delivery committed first: read its result.
 			continue
+		case errors.Is(err, ErrUndecided):
+			return Outcome{}, err // a query's answer that decides nothing: not recorded
 		case retryable(err) && attempt < s.cfg.MaxAttempts:
 			log.Debug("retrying callback transaction", "attempt", attempt, "err", err)
 			s.obs.Retried(p.Name(), err)
@@ -223,7 +230,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 // (found is false when there is none yet): the same answer as the original,
 // or a conflict when the facts differ (P6). A failed read is found, with
 // the error: the delivery cannot go on.
-func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, log *slog.Logger) (o Outcome, found bool, err error) {
+func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, verified string, log *slog.Logger) (o Outcome, found bool, err error) {
 	r, err := s.store.Receipt(ctx, p.Name(), n.TxnID)
 	switch {
 	case errors.Is(err, ErrNotFound):
@@ -231,10 +238,12 @@ func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notifi
 	case err != nil:
 		return Outcome{}, true, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
 	case r.Fingerprint != n.Fingerprint():
-		o, err := s.conflict(ctx, p, in, n, r)
+		o, err := s.conflict(ctx, p, in, n, r, verified)
 		return o, true, err
 	}
-	s.counter.add(r.ID, s.Now())
+	if verified == VerifiedOK { // an answer to a query is not a delivery
+		s.counter.add(r.ID, s.Now())
+	}
 	log.Debug("duplicate callback", "status", r.Status)
 	return Outcome{Receipt: r, Duplicate: true}, true, nil
 }
@@ -242,7 +251,7 @@ func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notifi
 // awaitHolder waits, up to LockWait, for the delivery that holds the lock
 // to commit its receipt, and answers as a duplicate of it; if none appears
 // in time the provider is told to retry later.
-func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Notification, log *slog.Logger) (Outcome, error) {
+func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Notification, verified string, log *slog.Logger) (Outcome, error) {
 	deadline := time.Now().Add(s.cfg.LockWait)
 	for attempt := 1; ; attempt++ {
 		d := min(pollBackoff(attempt), time.Until(deadline))
@@ -252,7 +261,7 @@ func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Not
 		if err := sleep(ctx, d); err != nil {
 			return Outcome{}, transient(err)
 		}
-		if o, found, err := s.existing(ctx, p, in, n, log); found {
+		if o, found, err := s.existing(ctx, p, in, n, verified, log); found {
 			return o, err
 		}
 	}
@@ -276,6 +285,12 @@ func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
 		}
 		rec.Status, rec.Reason = d.status, d.reason
 		if d.status == StatusUnknown {
+			if rec.Verified == VerifiedQuery {
+				// Only signed deliveries are parked: their bytes can be
+				// re-driven. The question that led to this answer stays
+				// open and is asked again.
+				return fmt.Errorf("%w: %s", ErrUndecided, d.reason)
+			}
 			s.park(rec, now)
 		}
 		if err := s.effect(ctx, tx, d); err != nil {
@@ -285,13 +300,16 @@ func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
 	return tx.InsertReceipt(ctx, rec)
 }
 
-func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp string) Receipt {
+func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp, verified string) Receipt {
 	now := s.Now().UTC()
 	r := Receipt{
 		Provider: p.Name(), TxnID: n.TxnID, EventID: n.EventID, EventType: n.EventType, Kind: n.Kind,
 		OrderNo: n.OrderNo, Reference: n.Reference, Money: n.Money, Cumulative: n.Cumulative,
-		Fingerprint: fp, RawBody: in.Body, Headers: AllowedHeaders(in.Header), Verified: "ok",
+		Fingerprint: fp, RawBody: in.Body, Headers: AllowedHeaders(in.Header), Verified: verified,
 		Ack: p.Ack(nil), Deliveries: 1, FirstSeenAt: now, LastSeenAt: now,
+	}
+	if verified == VerifiedQuery {
+		r.Ack = Ack{} // nobody delivered it, nobody was answered
 	}
 	if n.Unsupported != "" {
 		r.Kind, r.Status, r.Reason = "", StatusRejected, n.Unsupported
@@ -301,9 +319,9 @@ func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp string) 
 
 // conflict records a delivery whose key exists with different facts, in its
 // own transaction so the evidence survives, and applies nothing (P6).
-func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, orig Receipt) (Outcome, error) {
+func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, orig Receipt, verified string) (Outcome, error) {
 	fp := n.Fingerprint()
-	rec := s.newReceipt(p, in, n, fp)
+	rec := s.newReceipt(p, in, n, fp, verified)
 	rec.TxnID = n.TxnID + "#conflict:" + fp[:16]
 	rec.Status = StatusConflict
 	rec.Reason = fmt.Sprintf("key %s exists (receipt %d) with different facts", n.TxnID, orig.ID)
@@ -317,7 +335,9 @@ func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notifi
 		if ferr != nil {
 			return Outcome{}, transient(fmt.Errorf("callbacks: find conflict %s: %w", rec.TxnID, ferr))
 		}
-		s.counter.add(prev.ID, s.Now())
+		if verified == VerifiedOK {
+			s.counter.add(prev.ID, s.Now())
+		}
 		return Outcome{Receipt: prev, Duplicate: true}, nil
 	}
 	if err != nil {

@@ -105,10 +105,33 @@ type Auth struct {
 	AdminTokens []Secret `yaml:"admin_tokens"`
 }
 
-// Reconcile schedules the cron jobs.
+// Reconcile configures the reconciler (docs/reconciliation.md).
 type Reconcile struct {
+	// Schedule is when the reconciler job runs (a cron spec, UTC).
 	Schedule string `yaml:"schedule"`
+	// Backoff is the schedule of checks of an unknown receipt: the wait
+	// before the first check, then the wait after each check; an unknown
+	// receipt still undecided at the last check is escalated. A swept
+	// order is asked on the same schedule (from its second step).
+	// providers.<name>.reconcile_backoff overrides it per provider.
+	Backoff []Duration `yaml:"backoff"`
+	// Lease is how long a claim on a receipt or order is exclusive.
+	Lease Duration `yaml:"lease"`
+	// QueryTimeout bounds one question to a provider's status API.
+	QueryTimeout Duration `yaml:"query_timeout"`
+	// Batch bounds the receipts one run works on; Workers work them in
+	// parallel.
+	Batch   int `yaml:"batch"`
+	Workers int `yaml:"workers"`
+	// SweepAfter is how old an order still created must be before its
+	// provider is asked about it; SweepBatch bounds the orders per run.
+	SweepAfter Duration `yaml:"sweep_after"`
+	SweepBatch int      `yaml:"sweep_batch"`
 }
+
+// DefaultBackoff is reconcile.backoff's default: 1m, 5m, 15m, 1h, 6h, 24h.
+var DefaultBackoff = []Duration{Duration(time.Minute), Duration(5 * time.Minute), Duration(15 * time.Minute),
+	Duration(time.Hour), Duration(6 * time.Hour), Duration(24 * time.Hour)}
 
 // Reports schedules the daily reconciliation report.
 type Reports struct {
@@ -152,6 +175,8 @@ type Provider struct {
 	APIBase   string   `yaml:"api_base"`
 	Tolerance Duration `yaml:"tolerance"`
 	AllowIPs  []string `yaml:"allow_ips"`
+	// ReconcileBackoff overrides reconcile.backoff for this provider.
+	ReconcileBackoff []Duration `yaml:"reconcile_backoff"`
 
 	// stripe
 	WebhookSecrets []Secret `yaml:"webhook_secrets"`
@@ -214,12 +239,13 @@ func Default() Config {
 		HTTP: HTTP{Addr: ":8080", MaxBodyBytes: 1 << 20, ReadTimeout: Duration(15 * time.Second),
 			WriteTimeout: Duration(30 * time.Second), IdleTimeout: Duration(120 * time.Second),
 			ShutdownTimeout: Duration(25 * time.Second)},
-		Database:  Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
-		Reconcile: Reconcile{Schedule: "@every 1m"},
-		Reports:   Reports{DailySchedule: "10 0 * * *"},
-		Console:   Console{SessionTTL: Duration(8 * time.Hour)},
-		Lock:      Lock{TTL: Duration(10 * time.Second)},
-		Log:       Log{Level: "info"},
+		Database: Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
+		Reconcile: Reconcile{Schedule: "@every 1m", Backoff: slices.Clone(DefaultBackoff), Lease: Duration(5 * time.Minute),
+			QueryTimeout: Duration(30 * time.Second), Batch: 500, Workers: 4, SweepAfter: Duration(15 * time.Minute), SweepBatch: 100},
+		Reports: Reports{DailySchedule: "10 0 * * *"},
+		Console: Console{SessionTTL: Duration(8 * time.Hour)},
+		Lock:    Lock{TTL: Duration(10 * time.Second)},
+		Log:     Log{Level: "info"},
 	}
 }
 
@@ -411,6 +437,7 @@ func (c Config) Validate() error {
 	if err := checkSchedule(c.Reconcile.Schedule); err != nil {
 		bad("reconcile.schedule", "%q is not a cron schedule: %v", c.Reconcile.Schedule, err)
 	}
+	errs = append(errs, c.Reconcile.validate()...)
 	if _, err := cron.ParseStandard(c.Reports.DailySchedule); err != nil {
 		bad("reports.daily_schedule", "%v", err)
 	}
@@ -478,6 +505,11 @@ func (p *Provider) validate(name string) error {
 	if p.Tolerance < 0 {
 		errs = append(errs, fmt.Errorf("%s.tolerance: must not be negative", key))
 	}
+	if p.ReconcileBackoff != nil {
+		if err := checkBackoff(p.ReconcileBackoff); err != nil {
+			errs = append(errs, fmt.Errorf("%s.reconcile_backoff: %w", key, err))
+		}
+	}
 	if _, err := ParsePrefixes(p.AllowIPs); err != nil {
 		errs = append(errs, fmt.Errorf("%s.allow_ips: %w", key, err))
 	}
@@ -497,6 +529,53 @@ func (p *Provider) validate(name string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (r Reconcile) validate() []error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("reconcile.%s: %s", key, fmt.Sprintf(format, a...)))
+	}
+	if err := checkBackoff(r.Backoff); err != nil {
+		bad("backoff", "%v", err)
+	}
+	for _, d := range []struct {
+		key string
+		d   Duration
+	}{{"lease", r.Lease}, {"query_timeout", r.QueryTimeout}, {"sweep_after", r.SweepAfter}} {
+		if d.d <= 0 {
+			bad(d.key, "must be a positive duration")
+		}
+	}
+	if r.QueryTimeout > 0 && r.Lease > 0 && r.Lease < 2*r.QueryTimeout+Duration(time.Minute) {
+		bad("lease", "%s is too short: a claim must outlast a question to the provider and two re-drives (at least 2 × query_timeout + 1m = %s)",
+			time.Duration(r.Lease), time.Duration(2*r.QueryTimeout+Duration(time.Minute)))
+	}
+	for _, n := range []struct {
+		key      string
+		n, limit int
+	}{{"batch", r.Batch, 10000}, {"workers", r.Workers, 64}, {"sweep_batch", r.SweepBatch, 10000}} {
+		if n.n < 1 || n.n > n.limit {
+			bad(n.key, "must be between 1 and %d", n.limit)
+		}
+	}
+	return errs
+}
+
+// maxBackoffSteps bounds a reconciliation schedule.
+const maxBackoffSteps = 50
+
+// checkBackoff checks a reconciliation schedule: 1 to 50 positive waits.
+func checkBackoff(b []Duration) error {
+	if len(b) == 0 || len(b) > maxBackoffSteps {
+		return fmt.Errorf("want 1 to %d durations (e.g. [1m, 5m, 15m, 1h, 6h, 24h]), got %d", maxBackoffSteps, len(b))
+	}
+	for i, d := range b {
+		if d <= 0 {
+			return fmt.Errorf("[%d]: must be a positive duration", i)
+		}
+	}
+	return nil
 }
 
 // checkSchedule parses a cron schedule as the reconciler will. robfig/cron

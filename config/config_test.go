@@ -42,12 +42,21 @@ func defaults() config.Config {
 		HTTP: config.HTTP{Addr: ":8080", MaxBodyBytes: 1 << 20, ReadTimeout: dur(15 * time.Second),
 			WriteTimeout: dur(30 * time.Second), IdleTimeout: dur(2 * time.Minute), ShutdownTimeout: dur(25 * time.Second)},
 		Database:  config.Database{Driver: "sqlite", DSN: "file:data/gateway.db"},
-		Reconcile: config.Reconcile{Schedule: "@every 1m"},
+		Reconcile: reconcileDefaults("@every 1m"),
 		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
 		Console:   config.Console{SessionTTL: dur(8 * time.Hour)},
 		Lock:      config.Lock{TTL: dur(10 * time.Second)},
 		Log:       config.Log{Level: "info"},
 	}
+}
+
+// reconcileDefaults is the reconcile section's defaults with a schedule.
+func reconcileDefaults(schedule string) config.Reconcile {
+	return config.Reconcile{Schedule: schedule,
+		Backoff: []config.Duration{dur(time.Minute), dur(5 * time.Minute), dur(15 * time.Minute), dur(time.Hour),
+			dur(6 * time.Hour), dur(24 * time.Hour)},
+		Lease: dur(5 * time.Minute), QueryTimeout: dur(30 * time.Second), Batch: 500, Workers: 4,
+		SweepAfter: dur(15 * time.Minute), SweepBatch: 100}
 }
 
 func TestLoadDefaults(t *testing.T) {
@@ -102,7 +111,7 @@ func TestLoadFull(t *testing.T) {
 					"amount": "data.amount", "currency": "data.currency"},
 				Events: map[string]string{"invoice.paid": "payment.succeeded"}},
 		},
-		Reconcile: config.Reconcile{Schedule: "*/5 * * * *"},
+		Reconcile: reconcileDefaults("*/5 * * * *"),
 		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
 		Console:   config.Console{SessionTTL: dur(8 * time.Hour)},
 		Lock:      config.Lock{RedisAddr: "127.0.0.1:6379", TTL: dur(15 * time.Second)},

@@ -139,7 +139,9 @@ func setValue(v reflect.Value, s string) error {
 		}
 		out := reflect.MakeSlice(v.Type(), len(items), len(items))
 		for i, it := range items {
-			out.Index(i).SetString(it)
+			if err := setValue(out.Index(i), it); err != nil {
+				return fmt.Errorf("[%d]: %w", i, err)
+			}
 		}
 		v.Set(out)
 	case reflect.Map:

@@ -128,7 +128,7 @@ func New(o Options) *Metrics {
 	}, []string{"job"})
 	m.reconciled = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "gateway_reconciler_receipts_total",
-		Help: "Receipts the reconciler worked, by result (applied, rejected, rescheduled, escalated, error).",
+		Help: "Receipts the reconciler worked, by result (applied, rejected, rescheduled, escalated, error), and orders its sweep asked about (sweep_paid, sweep_closed, sweep_rejected, sweep_open, sweep_done, sweep_error).",
 	}, []string{"provider", "result"})
 
 	m.reg.MustRegister(m.callbacks, m.duration, m.sigFails, m.duplicates, m.retries, m.replays,

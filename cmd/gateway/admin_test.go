@@ -215,15 +215,7 @@ func TestServeRunsCronJobs(t *testing.T) {
 			t.Errorf("/metrics without a token: %v %v", resp, err)
 		}
 
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("serve: %v", err)
-			}
-		case <-time.After(time.Minute):
-			t.Fatal("serve did not stop")
-		}
+		stopServe(t, cancel, done)
 		if !strings.Contains(logs.String(), `"msg":"waiting for running cron jobs"`) {
 			t.Errorf("shutdown did not stop the scheduler:\n%s", logs)
 		}

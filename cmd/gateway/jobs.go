@@ -21,6 +21,12 @@ func newCron(log *slog.Logger) *cron.Cron {
 // scheduleJobs adds the gateway's cron jobs to c. Every replica runs them;
 // each job claims its work in the database, so that is safe.
 func scheduleJobs(c *cron.Cron, a *app) error {
+	if err := addJob(c, a, "reconcile", a.cfg.Reconcile.Schedule, func(ctx context.Context) error {
+		_, err := a.reconcile.Run(ctx)
+		return err
+	}); err != nil {
+		return err
+	}
 	if err := addJob(c, a, "report_daily", a.cfg.Reports.DailySchedule, func(ctx context.Context) error {
 		_, err := a.reports.StoreDaily(ctx)
 		return err

@@ -32,6 +32,7 @@ commands:
   serve          run the HTTP server and cron jobs (the default)
   migrate        apply the SQL migrations and exit
   dev-callback   sign a sample provider callback with the configured secret (and send it)
+  reconcile      run the reconciler once: --once (settle unknown receipts, sweep unpaid orders)
   replay         re-drive stored receipts: --id N, or --status unknown [--provider P] [--limit N]; --dry-run
   report         reconciliation report: --from T --to T [--format json|csv]; --day D; --daily
 
@@ -52,6 +53,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 		return migrate(ctx, args, getenv, stdout)
 	case "dev-callback":
 		return devCallback(ctx, args, getenv, stdout)
+	case "reconcile":
+		return reconcileCmd(ctx, args, getenv, stdout)
 	case "replay":
 		return replayCmd(ctx, args, getenv, stdout)
 	case "report":

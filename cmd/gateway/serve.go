@@ -17,6 +17,7 @@ import (
 	"gateway/metrics"
 	"gateway/ops"
 	"gateway/providers"
+	"gateway/reconcile"
 	"gateway/redislock"
 	"gateway/report"
 	"gateway/store"
@@ -36,7 +37,8 @@ type app struct {
 	// submissions guards POST /api/orders (idempotency keys, form tokens).
 	submissions *submission.Service
 	// lock is the optional Redis lock; nil when off.
-	lock *redislock.Locker
+	lock      *redislock.Locker
+	reconcile *reconcile.Reconciler
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate bool) (*app, error) {
@@ -69,7 +71,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		db.Close()
 		return nil, err
 	}
-	cbcfg := callbacks.Config{}
+	rcfg := reconcileConfig(cfg)
+	cbcfg := callbacks.Config{FirstCheck: rcfg.Schedule("")[0], FirstChecks: rcfg.FirstChecks()}
 	if db.Dialect() == "sqlite" {
 		cbcfg.Committers = 1 // one writer: batches grow instead of queueing on the connection
 	}
@@ -86,6 +89,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		lock:        lock,
 		reports:     report.NewService(db, log)}
 	a.ops = ops.New(db, a.callbacks, a.reports, log)
+	a.reconcile = reconcile.New(a.callbacks, db, rcfg, m, log)
 	return a, nil
 }
 

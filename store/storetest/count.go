@@ -7,7 +7,7 @@ import (
 )
 
 // Tables are the gateway's tables, for tests that count what was written.
-var Tables = []string{"orders", "callback_receipts", "ledger_entries", "audit_log", "reconciliation_reports"}
+var Tables = []string{"orders", "callback_receipts", "ledger_entries", "audit_log", "reconciliation_reports", "order_sweeps"}
 
 // Counts returns the number of rows of every table in Tables.
 func Counts(tb testing.TB, db *store.DB) map[string]int64 {
