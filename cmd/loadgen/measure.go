@@ -1,0 +1,425 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// measurement is one run: its phases, in order, and what they found.
+type measurement struct {
+	o    options
+	db   *sql.DB
+	gw   *child // nil when the gateway is not ours
+	out  io.Writer
+	run  string // prefix of every order number of the run
+	sign signer
+
+	results      []result
+	server       map[string]string
+	prefillTook  time.Duration
+	writesPerDup float64
+	hwm          int64
+	check        checkReport
+}
+
+// all runs the phases, the checks and the report.
+func (m *measurement) all(ctx context.Context) error {
+	if err := m.serverFacts(ctx); err != nil {
+		return err
+	}
+	m.printHeader()
+	s := newSender(m.o.Gateway, m.o.Concurrency*m.o.Burst)
+	defer s.close()
+	o := m.o
+	acked := map[string]bool{}
+	keep := func(r result) result {
+		for no := range r.acked {
+			acked[no] = true
+		}
+		m.results = append(m.results, r)
+		say(m.out, "%-14s %6d sent %6d acked in %6.2fs = %8.1f/s  p50 %s p95 %s p99 %s  errors: %s %s",
+			r.Name, r.Sent, r.Acked, r.Elapsed.Seconds(), r.Rate(), ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), r.ErrorString(), r.Stopped)
+		return r
+	}
+
+	b1, err := m.baseline(ctx, "baseline", "b1-", o.Orders)
+	if err != nil {
+		return err
+	}
+	keep(b1)
+
+	unique, uniqueDs, err := m.unique(ctx, s, "unique", "u-", o.Orders)
+	if err != nil {
+		return err
+	}
+	keep(unique)
+
+	if o.Duplicates > 0 {
+		r, err := m.duplicates(ctx, s, uniqueDs, unique.acked)
+		if err != nil {
+			return err
+		}
+		keep(r)
+	}
+
+	if o.StormOrders > 0 {
+		orders := makeOrders(m.run+"s-", o.StormOrders)
+		ds, err := m.prepare(ctx, orders)
+		if err != nil {
+			return err
+		}
+		jobs := stormJobs(ds, o.DupRatio, o.Burst, o.Seed)
+		name := fmt.Sprintf("storm d=%.2f b=%d", o.DupRatio, o.Burst)
+		keep(m.gateway(func() result { return s.closedLoop(ctx, name, jobs, o.Concurrency, o.PhaseLimit) }))
+	}
+
+	if o.HalfFor > 0 && unique.Rate() > 0 {
+		rate := unique.Rate() / 2
+		n := int(math.Ceil(rate * o.HalfFor.Seconds()))
+		orders := makeOrders(m.run+"h-", n)
+		ds, err := m.prepare(ctx, orders)
+		if err != nil {
+			return err
+		}
+		name := fmt.Sprintf("half @%.0f/s", rate)
+		keep(m.gateway(func() result { return s.openLoop(ctx, name, single(ds), rate, o.Concurrency, o.PhaseLimit) }))
+	}
+
+	b2, err := m.baseline(ctx, "baseline", "b2-", o.Orders)
+	if err != nil {
+		return err
+	}
+	keep(b2)
+
+	if o.Prefill > 0 {
+		start := time.Now()
+		bodySize := len(uniqueDs[0].Body)
+		last := time.Now()
+		err := prefillReceipts(ctx, m.db, o.Stripe, m.run, o.Prefill, bodySize, func(done int) {
+			if time.Since(last) > 10*time.Second {
+				say(m.out, "prefill: %d of %d receipts", done, o.Prefill)
+				last = time.Now()
+			}
+		})
+		if err != nil {
+			return err
+		}
+		m.prefillTook = time.Since(start)
+		say(m.out, "prefill: %d receipts of %d-byte bodies in %s (%.0f rows/s)", o.Prefill, bodySize,
+			m.prefillTook.Round(time.Second), float64(o.Prefill)/m.prefillTook.Seconds())
+		b3, err := m.baseline(ctx, "baseline+fill", "b3-", o.Orders)
+		if err != nil {
+			return err
+		}
+		keep(b3)
+		r, _, err := m.unique(ctx, s, "unique+fill", "f-", o.Orders)
+		if err != nil {
+			return err
+		}
+		keep(r)
+	}
+
+	if m.gw != nil {
+		if mem, err := readMemory(m.gw.PID()); err == nil {
+			m.hwm = mem.HWM
+		}
+	}
+	// Duplicate deliveries are counted in memory and flushed every second;
+	// wait for one flush so the database is read at rest.
+	time.Sleep(1500 * time.Millisecond)
+	rep, err := checkDB(ctx, m.db, m.run, acked)
+	if err != nil {
+		return err
+	}
+	m.check = rep
+	m.report()
+	if !rep.OK() {
+		return errors.New("the database check failed: see above")
+	}
+	return nil
+}
+
+// gateway runs a phase against the gateway, sampling its memory if it is ours.
+func (m *measurement) gateway(phase func() result) result {
+	if m.gw == nil {
+		return phase()
+	}
+	rss := sampleRSS(m.gw.PID(), 100*time.Millisecond)
+	r := phase()
+	r.MaxRSS = rss.Stop()
+	return r
+}
+
+// prepare creates orders (through the API, or in bulk) and signs one
+// payment delivery for each.
+func (m *measurement) prepare(ctx context.Context, orders []order) ([]delivery, error) {
+	var err error
+	if m.o.BulkOrders {
+		err = insertOrders(ctx, m.db, orders)
+	} else {
+		err = createOrders(ctx, m.o.Gateway, m.o.APIToken, orders, m.o.Concurrency)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return m.sign.payments(orders)
+}
+
+// unique pays n fresh orders, each event delivered once.
+func (m *measurement) unique(ctx context.Context, s *sender, name, prefix string, n int) (result, []delivery, error) {
+	ds, err := m.prepare(ctx, makeOrders(m.run+prefix, n))
+	if err != nil {
+		return result{}, nil, err
+	}
+	r := m.gateway(func() result { return s.closedLoop(ctx, name, single(ds), m.o.Concurrency, m.o.PhaseLimit) })
+	return r, ds, nil
+}
+
+// duplicates re-delivers events the unique phase got acknowledged, picked
+// at random, each re-signed as a provider's retry is, and counts the
+// server's write statements and commits meanwhile.
+func (m *measurement) duplicates(ctx context.Context, s *sender, ds []delivery, acked map[string]bool) (result, error) {
+	var applied []delivery
+	for _, d := range ds {
+		if acked[d.OrderNo] {
+			applied = append(applied, d)
+		}
+	}
+	if len(applied) == 0 {
+		return result{}, errors.New("loadgen: no acknowledged event to re-deliver")
+	}
+	rng := rand.New(rand.NewPCG(m.o.Seed, 7))
+	picks := make([]delivery, m.o.Duplicates)
+	for i := range picks {
+		picks[i] = applied[rng.IntN(len(applied))]
+	}
+	picks, err := m.sign.resign(picks)
+	if err != nil {
+		return result{}, err
+	}
+	before, err := writeCounters(ctx, m.db)
+	if err != nil {
+		return result{}, err
+	}
+	r := m.gateway(func() result { return s.closedLoop(ctx, "duplicate", single(picks), m.o.Concurrency, m.o.PhaseLimit) })
+	// One flush of the delivery counts belongs to the phase.
+	time.Sleep(1100 * time.Millisecond)
+	after, err := writeCounters(ctx, m.db)
+	if err != nil {
+		return result{}, err
+	}
+	if r.Acked > 0 {
+		m.writesPerDup = float64(after-before) / float64(r.Acked)
+	}
+	return r, nil
+}
+
+// writeCounters sums the server's COMMIT, INSERT, UPDATE and DELETE
+// statement counters. They are server-wide: other clients count too.
+func writeCounters(ctx context.Context, db *sql.DB) (int64, error) {
+	rows, err := db.QueryContext(ctx, `SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit', 'Com_insert', 'Com_update', 'Com_delete')`)
+	if err != nil {
+		return 0, fmt.Errorf("loadgen: global status: %w", err)
+	}
+	defer rows.Close()
+	var sum int64
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			return 0, err
+		}
+		sum += v
+	}
+	return sum, rows.Err()
+}
+
+// baseline runs the bare database/sql loop on n fresh orders of its own.
+func (m *measurement) baseline(ctx context.Context, name, prefix string, n int) (result, error) {
+	orders := makeOrders(m.run+prefix, n)
+	if err := insertOrders(ctx, m.db, orders); err != nil {
+		return result{}, err
+	}
+	ds, err := signer{Stripe: m.o.Stripe, StripeSecret: "whsec_baseline"}.payments(orders)
+	if err != nil {
+		return result{}, err
+	}
+	byNo := make(map[string]order, n)
+	for _, o := range orders {
+		byNo[o.No] = o
+	}
+	return baseline(ctx, m.db, name, m.o.Stripe, ds, byNo, m.o.Concurrency, m.o.PhaseLimit), nil
+}
+
+func single(ds []delivery) []job {
+	out := make([]job, len(ds))
+	for i, d := range ds {
+		out[i] = job{D: d, Copies: 1}
+	}
+	return out
+}
+
+// serverFacts reads what the figures depend on from the server.
+func (m *measurement) serverFacts(ctx context.Context) error {
+	m.server = map[string]string{}
+	for _, v := range []string{"version", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin",
+		"innodb_buffer_pool_size", "innodb_doublewrite", "innodb_flush_method"} {
+		var s sql.NullString
+		if err := m.db.QueryRowContext(ctx, "SELECT @@"+v).Scan(&s); err != nil {
+			return fmt.Errorf("loadgen: read @@%s: %w", v, err)
+		}
+		m.server[v] = s.String
+	}
+	return nil
+}
+
+func (m *measurement) printHeader() {
+	o := m.o
+	fmt.Fprintf(m.out, "machine: %s\n", gomaxprocs())
+	fmt.Fprintf(m.out, "server: MariaDB/MySQL %s, innodb_flush_log_at_trx_commit=%s, sync_binlog=%s, log_bin=%s, buffer pool %s, doublewrite=%s, flush_method=%s\n",
+		m.server["version"], m.server["innodb_flush_log_at_trx_commit"], m.server["sync_binlog"], m.server["log_bin"],
+		bytesString(m.server["innodb_buffer_pool_size"]), m.server["innodb_doublewrite"], m.server["innodb_flush_method"])
+	if m.server["innodb_flush_log_at_trx_commit"] != "1" {
+		fmt.Fprintln(m.out, "WARNING: innodb_flush_log_at_trx_commit is not 1: commits are not durable and the figures do not count")
+	}
+	providers := o.Stripe
+	if o.SW != "" {
+		providers += " + " + o.SW + " (standard webhooks, every other order)"
+	}
+	create := "POST /api/orders"
+	if o.BulkOrders {
+		create = "bulk INSERT"
+	}
+	fmt.Fprintf(m.out, "load: concurrency %d, %d orders per unique phase, %d duplicates, storm %d orders at dup-ratio %.2f burst %d, half-rate for %s; providers %s; orders by %s; run prefix %s\n",
+		o.Concurrency, o.Orders, o.Duplicates, o.StormOrders, o.DupRatio, o.Burst, o.HalfFor, providers, create, m.run)
+}
+
+func bytesString(s string) string {
+	var n int64
+	if _, err := fmt.Sscan(s, &n); err != nil {
+		return s
+	}
+	return mib(n)
+}
+
+func ms(d time.Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1fms", float64(d.Microseconds())/1000)
+}
+
+func (m *measurement) find(name string) (result, bool) {
+	for _, r := range m.results {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return result{}, false
+}
+
+// report prints the phases, the ratios, the targets of issue 7 and the check.
+func (m *measurement) report() {
+	fmt.Fprintln(m.out)
+	tw := tabwriter.NewWriter(m.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tsent\tacked\tseconds\trate/s\tp50\tp95\tp99\tmax\tgateway RSS\t")
+	var peakRSS int64
+	for _, r := range m.results {
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t\n", r.Name, r.Sent, r.Acked, r.Elapsed.Seconds(), r.Rate(),
+			ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), ms(r.Latency.Max), mib(r.MaxRSS))
+		peakRSS = max(peakRSS, r.MaxRSS)
+	}
+	tw.Flush()
+	for _, r := range m.results {
+		if r.ErrorCount() > 0 || r.Stopped != "" {
+			fmt.Fprintf(m.out, "%s: errors %s %s\n", r.Name, r.ErrorString(), r.Stopped)
+		}
+	}
+
+	var base []float64
+	for _, r := range m.results {
+		if r.Name == "baseline" {
+			base = append(base, r.Rate())
+		}
+	}
+	baseRate := mean(base)
+	unique, _ := m.find("unique")
+	dup, hasDup := m.find("duplicate")
+	fmt.Fprintln(m.out)
+	fmt.Fprintf(m.out, "baseline tx/s: %s (mean %.1f)\n", joinRates(base), baseRate)
+	fmt.Fprintf(m.out, "unique/baseline:   %.2f×\n", ratio(unique.Rate(), baseRate))
+	if hasDup {
+		fmt.Fprintf(m.out, "duplicate/unique:  %.2f×   (server-wide writes per duplicate: %.3f; other clients of the server count too)\n",
+			ratio(dup.Rate(), unique.Rate()), m.writesPerDup)
+	}
+	var half result
+	var hasHalf bool
+	for _, r := range m.results {
+		if strings.HasPrefix(r.Name, "half") {
+			half, hasHalf = r, true
+		}
+	}
+	fill, hasFill := m.find("unique+fill")
+	if hasFill {
+		bfill, _ := m.find("baseline+fill")
+		fmt.Fprintf(m.out, "flat cost: unique with %d more receipts / unique empty: %.2f× (baseline: %.2f×); prefill took %s\n",
+			m.o.Prefill, ratio(fill.Rate(), unique.Rate()), ratio(bfill.Rate(), baseRate), m.prefillTook.Round(time.Second))
+	}
+	if m.gw != nil {
+		fmt.Fprintf(m.out, "gateway memory: peak sampled VmRSS %s, VmHWM %s\n", mib(peakRSS), mib(m.hwm))
+	}
+
+	fmt.Fprintln(m.out, "\ntargets (issue 7):")
+	target := func(name string, ok bool, got string) {
+		mark := "MISSED"
+		if ok {
+			mark = "met"
+		}
+		fmt.Fprintf(m.out, "  %-46s %-22s %s\n", name, got, mark)
+	}
+	r := ratio(unique.Rate(), baseRate)
+	target("unique ≥ 1.5× baseline tx/s", r >= 1.5, fmt.Sprintf("%.2f×", r))
+	if hasDup {
+		r := ratio(dup.Rate(), unique.Rate())
+		target("duplicates ≥ 8× unique", r >= 8, fmt.Sprintf("%.2f×", r))
+	}
+	if hasHalf {
+		target("p99 ≤ 20 ms at half the peak rate", half.Latency.P99 > 0 && half.Latency.P99 <= 20*time.Millisecond, ms(half.Latency.P99))
+	}
+	if m.gw != nil {
+		peak := max(peakRSS, m.hwm)
+		target("resident memory ≤ 80 MiB at peak", peak > 0 && peak <= 80<<20, mib(peak))
+	}
+	if hasFill {
+		r := ratio(fill.Rate(), unique.Rate())
+		target(fmt.Sprintf("flat cost ≥ 0.8× (%d receipts pre-filled)", m.o.Prefill), r >= 0.8, fmt.Sprintf("%.2f×", r))
+	}
+	fmt.Fprintf(m.out, "\ndatabase check: %s\n", m.check)
+}
+
+func mean(xs []float64) float64 {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range xs {
+		s += x
+	}
+	return s / float64(len(xs))
+}
+
+func joinRates(xs []float64) string {
+	parts := make([]string, len(xs))
+	for i, x := range xs {
+		parts[i] = fmt.Sprintf("%.1f", x)
+	}
+	return strings.Join(parts, ", ")
+}
