@@ -52,9 +52,11 @@ type options struct {
 	SWSecret     string
 	Stripe, SW   string
 	MaxOpenConns int
+	CountSQL     bool
 
 	// the load
 	Orders      int
+	Rounds      int
 	Concurrency int
 	Duplicates  int
 	StormOrders int
@@ -85,11 +87,13 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.Stripe, "stripe-provider", "stripe", "name of the gateway's Stripe section")
 	fs.StringVar(&o.SW, "sw-provider", "acme", "name of the gateway's Standard Webhooks section (fields mapped as in config/dev.yaml)")
 	fs.IntVar(&o.MaxOpenConns, "max-open-conns", 0, "database pool size of the gateway and the baseline (0: the store's default)")
+	fs.BoolVar(&o.CountSQL, "count-sql", false, "with --self: relay the gateway's and the baseline's database connections through a counter of SQL commands per callback (costs some CPU: measure the targets without it)")
 	standard := fs.Bool("standard-webhooks", false, "with --self: pay every other order through a Standard Webhooks sender too")
 
-	fs.IntVar(&o.Orders, "orders", 2000, "orders paid in the unique phase (each event delivered once)")
+	fs.IntVar(&o.Orders, "orders", 1500, "orders paid in each unique phase (each event delivered once) and in each baseline phase")
+	fs.IntVar(&o.Rounds, "rounds", 2, "rounds of a baseline phase followed by a unique phase; ratios are their median")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "concurrent senders (and baseline transactions)")
-	fs.IntVar(&o.Duplicates, "duplicates", 10000, "re-deliveries of already applied events in the duplicate phase")
+	fs.IntVar(&o.Duplicates, "duplicates", 5000, "re-deliveries of already applied events in the duplicate phase")
 	fs.IntVar(&o.StormOrders, "storm-orders", 1000, "orders paid in the storm phase (0: skip it)")
 	fs.Float64Var(&o.DupRatio, "dup-ratio", 0.5, "storm phase: fraction of sends that re-deliver an event already sent")
 	fs.IntVar(&o.Burst, "burst", 4, "storm phase: each event's first delivery is this many simultaneous copies")
@@ -118,6 +122,8 @@ func (o options) validate() error {
 		if o.Gateway != "" || o.DSN != "" {
 			bad("--self starts its own gateway: drop --gateway and --dsn")
 		}
+	} else if o.CountSQL {
+		bad("--count-sql needs --self (the gateway must connect through the counter)")
 	} else {
 		if o.Gateway == "" || o.DSN == "" || o.StripeSecret == "" {
 			bad("without --self, --gateway, --dsn and --stripe-secret are required")
@@ -126,8 +132,8 @@ func (o options) validate() error {
 			bad("--api-token is required to create orders through the API (or pass --bulk-orders)")
 		}
 	}
-	if o.Orders < 1 {
-		bad("--orders must be at least 1")
+	if o.Orders < 1 || o.Rounds < 1 {
+		bad("--orders and --rounds must be at least 1")
 	}
 	if o.Concurrency < 1 || o.Concurrency > 1024 {
 		bad("--concurrency must be between 1 and 1024")
@@ -160,6 +166,8 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer cancel()
 
 	var gw *child
+	var counter *sqlCounter
+	gatewayDSN := o.DSN
 	if o.Self {
 		dir, err := os.MkdirTemp("", "loadgen-")
 		if err != nil {
@@ -190,7 +198,21 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		if o.SWSecret == "" {
 			o.SW = ""
 		}
-		gw, err = startGateway(ctx, bin, dir, childConfig{DSN: dsn, APIToken: o.APIToken, StripeSecret: o.StripeSecret,
+		gatewayDSN = dsn
+		if o.CountSQL {
+			_, server, err := withAddr(dsn, "")
+			if err != nil {
+				return err
+			}
+			if counter, err = startSQLCounter(server); err != nil {
+				return err
+			}
+			defer counter.Close()
+			if gatewayDSN, _, err = withAddr(dsn, counter.Addr()); err != nil {
+				return err
+			}
+		}
+		gw, err = startGateway(ctx, bin, dir, childConfig{DSN: gatewayDSN, APIToken: o.APIToken, StripeSecret: o.StripeSecret,
 			SWSecret: o.SWSecret, LogLevel: o.LogLevel, MaxOpenConns: o.MaxOpenConns})
 		if err != nil {
 			return err
@@ -206,20 +228,28 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		o.SW = ""
 	}
 
-	// The baseline, the checks and the bulk setup share the gateway's
-	// database through the same store.Open: same normalized DSN
-	// (store.MySQLDSN), same pool settings.
+	// The baseline opens the gateway's database as the gateway does,
+	// through store.Open: the same normalized DSN (store.MySQLDSN), the
+	// same pool settings, and the same path (the counter, if any). The
+	// checks and the bulk setup have a pool of their own.
 	db, err := store.Open(ctx, "mysql", o.DSN, store.Options{MaxOpenConns: o.MaxOpenConns})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if o.Self {
-		// serve applied the migrations; nothing to do.
-	} else if _, err := db.Migrate(ctx); err != nil {
-		return err
+	if !o.Self {
+		if _, err := db.Migrate(ctx); err != nil {
+			return err
+		}
 	}
-	m := &measurement{o: o, db: db.SQL(), gw: gw, out: stdout, run: "lg" + randomHex(3) + "-",
+	base := db
+	if gatewayDSN != o.DSN {
+		if base, err = store.Open(ctx, "mysql", gatewayDSN, store.Options{MaxOpenConns: o.MaxOpenConns}); err != nil {
+			return err
+		}
+		defer base.Close()
+	}
+	m := &measurement{o: o, db: db.SQL(), base: base.SQL(), counter: counter, gw: gw, out: stdout, run: "lg" + randomHex(3) + "-",
 		sign: signer{Stripe: o.Stripe, StripeSecret: o.StripeSecret, SW: o.SW, SWSecret: o.SWSecret}}
 	return m.all(ctx)
 }

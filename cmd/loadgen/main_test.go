@@ -27,6 +27,7 @@ func TestFlags(t *testing.T) {
 		{"neither self nor a gateway", nil, "--gateway, --dsn and --stripe-secret are required"},
 		{"self and a gateway", []string{"--self", "--gateway", "http://x"}, "drop --gateway"},
 		{"zero orders", []string{"--self", "--orders", "0"}, "--orders"},
+		{"zero rounds", []string{"--self", "--rounds", "0"}, "--rounds"},
 		{"no concurrency", []string{"--self", "--concurrency", "0"}, "--concurrency"},
 		{"duplicate ratio of one never ends", []string{"--self", "--dup-ratio", "1"}, "--dup-ratio"},
 		{"negative duplicates", []string{"--self", "--duplicates", "-1"}, "must not be negative"},
@@ -63,8 +64,8 @@ func TestSelfRun(t *testing.T) {
 	}
 	var out bytes.Buffer
 	args := []string{"--self", "--gateway-bin", bin, "--mysql", storetest.ServerDSN(), "--standard-webhooks",
-		"--orders", "80", "--concurrency", "4", "--duplicates", "200", "--storm-orders", "40", "--burst", "3",
-		"--dup-ratio", "0.5", "--half-for", "1s", "--prefill", "3000", "--gateway-log-level", "warn"}
+		"--orders", "80", "--rounds", "2", "--concurrency", "4", "--duplicates", "200", "--storm-orders", "40", "--burst", "3",
+		"--dup-ratio", "0.5", "--half-for", "1s", "--prefill", "3000", "--gateway-log-level", "warn", "--count-sql"}
 	if err := run(ctx, args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
@@ -73,23 +74,30 @@ func TestSelfRun(t *testing.T) {
 		"innodb_flush_log_at_trx_commit=",
 		"acme (standard webhooks",
 		"every acknowledged order paid exactly once, two legs per posting, ledger balanced per currency",
-		"unique/baseline:", "duplicate/unique:", "flat cost:", "gateway memory: peak sampled VmRSS",
+		"unique/baseline by round:", "duplicate/unique:", "flat cost:", "gateway memory:           peak sampled VmRSS",
 		"p99 ≤ 20 ms at half the peak rate", "resident memory ≤ 80 MiB at peak",
+		"SQL commands per acknowledged callback",
 	} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
 	// Every phase acknowledged everything it sent.
-	row := regexp.MustCompile(`(?m)^\s*(baseline|unique|duplicate|storm d=0.50 b=3|half @\S+|baseline\+fill|unique\+fill)\s+(\d+)\s+(\d+)\s`)
+	row := regexp.MustCompile(`(?m)^\s*(baseline#\d|unique#\d|duplicate|storm d=0.50 b=3|half @\S+|baseline\+fill|unique\+fill)\s+(\d+)\s+(\d+)\s`)
 	rows := row.FindAllStringSubmatch(got, -1)
-	if len(rows) != 8 {
-		t.Errorf("%d phase rows, want 8:\n%s", len(rows), got)
+	if len(rows) != 9 {
+		t.Errorf("%d phase rows, want 9:\n%s", len(rows), got)
 	}
 	for _, r := range rows {
 		if r[2] != r[3] || r[2] == "0" {
 			t.Errorf("phase %s: sent %s, acknowledged %s", r[1], r[2], r[3])
 		}
+	}
+	// The baseline's transaction is the one the issue describes, counted
+	// on the wire: START, INSERT receipt, SELECT order, UPDATE order,
+	// INSERT legs, UPDATE receipt, COMMIT.
+	if !regexp.MustCompile(`baseline#1\s+7\.\d\d\s+5\.00\s+INSERT 2\.00, UPDATE 2\.00, COMMIT 1\.00, SELECT 1\.00, START 1\.00`).MatchString(got) {
+		t.Errorf("baseline's SQL per transaction is not the plain transaction:\n%s", got)
 	}
 	// The fresh database is gone.
 	name := regexp.MustCompile(`on database (loadgen_[0-9a-f]+)`).FindStringSubmatch(got)

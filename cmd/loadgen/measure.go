@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -16,19 +18,29 @@ import (
 // measurement is one run: its phases, in order, and what they found.
 type measurement struct {
 	o    options
-	db   *sql.DB
-	gw   *child // nil when the gateway is not ours
-	out  io.Writer
-	run  string // prefix of every order number of the run
-	sign signer
+	db   *sql.DB // setup and checks
+	base *sql.DB // the baseline: opened as the gateway opens its database
+	gw   *child  // nil when the gateway is not ours
+	// counter counts the SQL commands of the gateway and the baseline
+	// (nil without --count-sql).
+	counter *sqlCounter
+	out     io.Writer
+	run     string // prefix of every order number of the run
+	sign    signer
 
-	results      []result
-	server       map[string]string
-	prefillTook  time.Duration
-	writesPerDup float64
-	hwm          int64
-	check        checkReport
+	results     []result
+	rounds      []round
+	server      map[string]string
+	prefillTook time.Duration
+	hwm         int64
+	check       checkReport
 }
+
+// round is a baseline phase and the unique phase right after it.
+type round struct{ baseline, unique result }
+
+// ratio is unique callbacks per second over baseline transactions per second.
+func (r round) ratio() float64 { return ratio(r.unique.Rate(), r.baseline.Rate()) }
 
 // all runs the phases, the checks and the report.
 func (m *measurement) all(ctx context.Context) error {
@@ -50,20 +62,33 @@ func (m *measurement) all(ctx context.Context) error {
 		return r
 	}
 
-	b1, err := m.baseline(ctx, "baseline", "b1-", o.Orders)
-	if err != nil {
-		return err
+	// Rounds of (baseline, unique) back to back: each round's ratio is
+	// taken between neighbours, so a machine whose speed drifts (other
+	// jobs on its two cores) moves both sides of it.
+	var uniqueDs []delivery
+	uniqueAcked := map[string]bool{}
+	for i := 1; i <= o.Rounds; i++ {
+		b, err := m.baseline(ctx, fmt.Sprintf("baseline#%d", i), fmt.Sprintf("b%d-", i), o.Orders)
+		if err != nil {
+			return err
+		}
+		keep(b)
+		u, ds, err := m.unique(ctx, s, fmt.Sprintf("unique#%d", i), fmt.Sprintf("u%d-", i), o.Orders)
+		if err != nil {
+			return err
+		}
+		keep(u)
+		m.rounds = append(m.rounds, round{b, u})
+		uniqueDs = append(uniqueDs, ds...)
+		maps.Copy(uniqueAcked, u.acked)
 	}
-	keep(b1)
-
-	unique, uniqueDs, err := m.unique(ctx, s, "unique", "u-", o.Orders)
-	if err != nil {
-		return err
+	peak := 0.0
+	for _, r := range m.rounds {
+		peak = max(peak, r.unique.Rate())
 	}
-	keep(unique)
 
 	if o.Duplicates > 0 {
-		r, err := m.duplicates(ctx, s, uniqueDs, unique.acked)
+		r, err := m.duplicates(ctx, s, uniqueDs, uniqueAcked)
 		if err != nil {
 			return err
 		}
@@ -81,8 +106,8 @@ func (m *measurement) all(ctx context.Context) error {
 		keep(m.gateway(func() result { return s.closedLoop(ctx, name, jobs, o.Concurrency, o.PhaseLimit) }))
 	}
 
-	if o.HalfFor > 0 && unique.Rate() > 0 {
-		rate := unique.Rate() / 2
+	if o.HalfFor > 0 && peak > 0 {
+		rate := peak / 2
 		n := int(math.Ceil(rate * o.HalfFor.Seconds()))
 		orders := makeOrders(m.run+"h-", n)
 		ds, err := m.prepare(ctx, orders)
@@ -92,12 +117,6 @@ func (m *measurement) all(ctx context.Context) error {
 		name := fmt.Sprintf("half @%.0f/s", rate)
 		keep(m.gateway(func() result { return s.openLoop(ctx, name, single(ds), rate, o.Concurrency, o.PhaseLimit) }))
 	}
-
-	b2, err := m.baseline(ctx, "baseline", "b2-", o.Orders)
-	if err != nil {
-		return err
-	}
-	keep(b2)
 
 	if o.Prefill > 0 {
 		start := time.Now()
@@ -149,12 +168,31 @@ func (m *measurement) all(ctx context.Context) error {
 
 // gateway runs a phase against the gateway, sampling its memory if it is ours.
 func (m *measurement) gateway(phase func() result) result {
-	if m.gw == nil {
-		return phase()
+	return m.phase(true, phase)
+}
+
+// phase runs one phase, sampling the gateway's memory during gateway
+// phases and counting the SQL commands the phase caused, including the
+// duplicate-delivery counts the gateway flushes within a second after.
+func (m *measurement) phase(gateway bool, phase func() result) result {
+	var before map[string]int64
+	if m.counter != nil {
+		before = m.counter.Snapshot()
 	}
-	rss := sampleRSS(m.gw.PID(), 100*time.Millisecond)
+	var rss *rssSampler
+	if gateway && m.gw != nil {
+		rss = sampleRSS(m.gw.PID(), 100*time.Millisecond)
+	}
 	r := phase()
-	r.MaxRSS = rss.Stop()
+	if rss != nil {
+		r.MaxRSS = rss.Stop()
+	}
+	if m.counter != nil {
+		if gateway {
+			time.Sleep(1100 * time.Millisecond)
+		}
+		r.SQL = diffCounts(before, m.counter.Snapshot())
+	}
 	return r
 }
 
@@ -184,8 +222,7 @@ func (m *measurement) unique(ctx context.Context, s *sender, name, prefix string
 }
 
 // duplicates re-delivers events the unique phase got acknowledged, picked
-// at random, each re-signed as a provider's retry is, and counts the
-// server's write statements and commits meanwhile.
+// at random, each re-signed as a provider's retry is.
 func (m *measurement) duplicates(ctx context.Context, s *sender, ds []delivery, acked map[string]bool) (result, error) {
 	var applied []delivery
 	for _, d := range ds {
@@ -205,41 +242,7 @@ func (m *measurement) duplicates(ctx context.Context, s *sender, ds []delivery, 
 	if err != nil {
 		return result{}, err
 	}
-	before, err := writeCounters(ctx, m.db)
-	if err != nil {
-		return result{}, err
-	}
-	r := m.gateway(func() result { return s.closedLoop(ctx, "duplicate", single(picks), m.o.Concurrency, m.o.PhaseLimit) })
-	// One flush of the delivery counts belongs to the phase.
-	time.Sleep(1100 * time.Millisecond)
-	after, err := writeCounters(ctx, m.db)
-	if err != nil {
-		return result{}, err
-	}
-	if r.Acked > 0 {
-		m.writesPerDup = float64(after-before) / float64(r.Acked)
-	}
-	return r, nil
-}
-
-// writeCounters sums the server's COMMIT, INSERT, UPDATE and DELETE
-// statement counters. They are server-wide: other clients count too.
-func writeCounters(ctx context.Context, db *sql.DB) (int64, error) {
-	rows, err := db.QueryContext(ctx, `SHOW GLOBAL STATUS WHERE Variable_name IN ('Com_commit', 'Com_insert', 'Com_update', 'Com_delete')`)
-	if err != nil {
-		return 0, fmt.Errorf("loadgen: global status: %w", err)
-	}
-	defer rows.Close()
-	var sum int64
-	for rows.Next() {
-		var name string
-		var v int64
-		if err := rows.Scan(&name, &v); err != nil {
-			return 0, err
-		}
-		sum += v
-	}
-	return sum, rows.Err()
+	return m.gateway(func() result { return s.closedLoop(ctx, "duplicate", single(picks), m.o.Concurrency, m.o.PhaseLimit) }), nil
 }
 
 // baseline runs the bare database/sql loop on n fresh orders of its own.
@@ -256,7 +259,9 @@ func (m *measurement) baseline(ctx context.Context, name, prefix string, n int) 
 	for _, o := range orders {
 		byNo[o.No] = o
 	}
-	return baseline(ctx, m.db, name, m.o.Stripe, ds, byNo, m.o.Concurrency, m.o.PhaseLimit), nil
+	return m.phase(false, func() result {
+		return baseline(ctx, m.base, name, m.o.Stripe, ds, byNo, m.o.Concurrency, m.o.PhaseLimit)
+	}), nil
 }
 
 func single(ds []delivery) []job {
@@ -344,21 +349,18 @@ func (m *measurement) report() {
 		}
 	}
 
-	var base []float64
-	for _, r := range m.results {
-		if r.Name == "baseline" {
-			base = append(base, r.Rate())
-		}
+	var base, uniq, ratios []float64
+	for _, r := range m.rounds {
+		base, uniq, ratios = append(base, r.baseline.Rate()), append(uniq, r.unique.Rate()), append(ratios, r.ratio())
 	}
-	baseRate := mean(base)
-	unique, _ := m.find("unique")
+	uniqueRate, uniqueBaseline := median(uniq), median(ratios)
 	dup, hasDup := m.find("duplicate")
 	fmt.Fprintln(m.out)
-	fmt.Fprintf(m.out, "baseline tx/s: %s (mean %.1f)\n", joinRates(base), baseRate)
-	fmt.Fprintf(m.out, "unique/baseline:   %.2f×\n", ratio(unique.Rate(), baseRate))
+	fmt.Fprintf(m.out, "baseline tx/s by round:   %s\n", joinFloats(base, "%.1f"))
+	fmt.Fprintf(m.out, "unique/s by round:        %s (median %.1f)\n", joinFloats(uniq, "%.1f"), uniqueRate)
+	fmt.Fprintf(m.out, "unique/baseline by round: %s (median %.2f×)\n", joinFloats(ratios, "%.2f×"), uniqueBaseline)
 	if hasDup {
-		fmt.Fprintf(m.out, "duplicate/unique:  %.2f×   (server-wide writes per duplicate: %.3f; other clients of the server count too)\n",
-			ratio(dup.Rate(), unique.Rate()), m.writesPerDup)
+		fmt.Fprintf(m.out, "duplicate/unique:         %.2f× (%.1f/s over the median unique rate)\n", ratio(dup.Rate(), uniqueRate), dup.Rate())
 	}
 	var half result
 	var hasHalf bool
@@ -368,13 +370,29 @@ func (m *measurement) report() {
 		}
 	}
 	fill, hasFill := m.find("unique+fill")
+	var flat float64
 	if hasFill {
 		bfill, _ := m.find("baseline+fill")
-		fmt.Fprintf(m.out, "flat cost: unique with %d more receipts / unique empty: %.2f× (baseline: %.2f×); prefill took %s\n",
-			m.o.Prefill, ratio(fill.Rate(), unique.Rate()), ratio(bfill.Rate(), baseRate), m.prefillTook.Round(time.Second))
+		flat = ratio(fill.Rate(), uniqueRate)
+		fmt.Fprintf(m.out, "flat cost:                %.2f× (unique/s with %d receipts pre-filled over empty); baseline %.2f×; gateway/baseline with the fill %.2f× against %.2f× empty; pre-fill took %s\n",
+			flat, m.o.Prefill, ratio(bfill.Rate(), median(base)), ratio(fill.Rate(), bfill.Rate()), uniqueBaseline, m.prefillTook.Round(time.Second))
 	}
 	if m.gw != nil {
-		fmt.Fprintf(m.out, "gateway memory: peak sampled VmRSS %s, VmHWM %s\n", mib(peakRSS), mib(m.hwm))
+		fmt.Fprintf(m.out, "gateway memory:           peak sampled VmRSS %s, VmHWM %s\n", mib(peakRSS), mib(m.hwm))
+	}
+
+	if m.counter != nil {
+		fmt.Fprintln(m.out, "\nSQL commands per acknowledged callback (round trips, counted on the wire):")
+		tw := tabwriter.NewWriter(m.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  phase\tround trips\twrites+commits\tby kind")
+		for _, r := range m.results {
+			if r.SQL == nil || r.Acked == 0 {
+				continue
+			}
+			fmt.Fprintf(tw, "  %s\t%.2f\t%.2f\t%s\n", r.Name, float64(r.SQL.Total())/float64(r.Acked),
+				float64(r.SQL.Writes())/float64(r.Acked), r.SQL.per(r.Acked))
+		}
+		tw.Flush()
 	}
 
 	fmt.Fprintln(m.out, "\ntargets (issue 7):")
@@ -385,10 +403,9 @@ func (m *measurement) report() {
 		}
 		fmt.Fprintf(m.out, "  %-46s %-22s %s\n", name, got, mark)
 	}
-	r := ratio(unique.Rate(), baseRate)
-	target("unique ≥ 1.5× baseline tx/s", r >= 1.5, fmt.Sprintf("%.2f×", r))
+	target("unique ≥ 1.5× baseline tx/s", uniqueBaseline >= 1.5, fmt.Sprintf("%.2f×", uniqueBaseline))
 	if hasDup {
-		r := ratio(dup.Rate(), unique.Rate())
+		r := ratio(dup.Rate(), uniqueRate)
 		target("duplicates ≥ 8× unique", r >= 8, fmt.Sprintf("%.2f×", r))
 	}
 	if hasHalf {
@@ -399,27 +416,27 @@ func (m *measurement) report() {
 		target("resident memory ≤ 80 MiB at peak", peak > 0 && peak <= 80<<20, mib(peak))
 	}
 	if hasFill {
-		r := ratio(fill.Rate(), unique.Rate())
-		target(fmt.Sprintf("flat cost ≥ 0.8× (%d receipts pre-filled)", m.o.Prefill), r >= 0.8, fmt.Sprintf("%.2f×", r))
+		target(fmt.Sprintf("flat cost ≥ 0.8× (%d receipts pre-filled)", m.o.Prefill), flat >= 0.8, fmt.Sprintf("%.2f×", flat))
 	}
 	fmt.Fprintf(m.out, "\ndatabase check: %s\n", m.check)
 }
 
-func mean(xs []float64) float64 {
+// median of xs (the mean of the middle two for an even count); NaN for none.
+func median(xs []float64) float64 {
 	if len(xs) == 0 {
-		return 0
+		return math.NaN()
 	}
-	s := 0.0
-	for _, x := range xs {
-		s += x
+	s := slices.Sorted(slices.Values(xs))
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
 	}
-	return s / float64(len(xs))
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func joinRates(xs []float64) string {
+func joinFloats(xs []float64, format string) string {
 	parts := make([]string, len(xs))
 	for i, x := range xs {
-		parts[i] = fmt.Sprintf("%.1f", x)
+		parts[i] = fmt.Sprintf(format, x)
 	}
 	return strings.Join(parts, ", ")
 }

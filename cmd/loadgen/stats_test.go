@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"testing"
 	"time"
 
@@ -77,5 +78,27 @@ func TestResultMergesTallies(t *testing.T) {
 	}
 	if len(r.attempted) != 4 {
 		t.Errorf("attempted %v", r.attempted)
+	}
+}
+
+func TestMedian(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []float64
+		want float64
+	}{
+		{"one", []float64{3}, 3},
+		{"odd count, unsorted", []float64{5, 1, 3}, 3},
+		{"even count is the mean of the middle two", []float64{4, 1, 3, 2}, 2.5},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := median(tc.in); got != tc.want {
+				t.Errorf("median(%v) = %v, want %v", tc.in, got, tc.want)
+			}
+		})
+	}
+	if got := median(nil); !math.IsNaN(got) {
+		t.Errorf("median(nil) = %v, want NaN", got)
 	}
 }
