@@ -57,6 +57,7 @@ type options struct {
 	// the load
 	Orders      int
 	Rounds      int
+	Warmup      int
 	Concurrency int
 	Duplicates  int
 	StormOrders int
@@ -92,6 +93,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 
 	fs.IntVar(&o.Orders, "orders", 1500, "orders paid in each unique phase (each event delivered once) and in each baseline phase")
 	fs.IntVar(&o.Rounds, "rounds", 2, "rounds of a baseline phase followed by a unique phase; ratios are their median")
+	fs.IntVar(&o.Warmup, "warmup", 300, "unreported warm-up: this many baseline transactions and callbacks before the rounds")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "concurrent senders (and baseline transactions)")
 	fs.IntVar(&o.Duplicates, "duplicates", 5000, "re-deliveries of already applied events in the duplicate phase")
 	fs.IntVar(&o.StormOrders, "storm-orders", 1000, "orders paid in the storm phase (0: skip it)")
@@ -138,8 +140,8 @@ func (o options) validate() error {
 	if o.Concurrency < 1 || o.Concurrency > 1024 {
 		bad("--concurrency must be between 1 and 1024")
 	}
-	if o.Duplicates < 0 || o.StormOrders < 0 || o.Prefill < 0 {
-		bad("--duplicates, --storm-orders and --prefill must not be negative")
+	if o.Duplicates < 0 || o.StormOrders < 0 || o.Prefill < 0 || o.Warmup < 0 {
+		bad("--duplicates, --storm-orders, --prefill and --warmup must not be negative")
 	}
 	if o.DupRatio < 0 || o.DupRatio >= 1 || math.IsNaN(o.DupRatio) {
 		bad("--dup-ratio must be in [0, 1)")

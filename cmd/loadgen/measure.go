@@ -24,6 +24,7 @@ type measurement struct {
 	// counter counts the SQL commands of the gateway and the baseline
 	// (nil without --count-sql).
 	counter *sqlCounter
+	cpu     cpuMeter
 	out     io.Writer
 	run     string // prefix of every order number of the run
 	sign    signer
@@ -47,6 +48,10 @@ func (m *measurement) all(ctx context.Context) error {
 	if err := m.serverFacts(ctx); err != nil {
 		return err
 	}
+	m.cpu.server = serverPID(m.server["pid_file"])
+	if m.gw != nil {
+		m.cpu.gateway = m.gw.PID()
+	}
 	m.printHeader()
 	s := newSender(m.o.Gateway, m.o.Concurrency*m.o.Burst)
 	defer s.close()
@@ -60,6 +65,22 @@ func (m *measurement) all(ctx context.Context) error {
 		say(m.out, "%-14s %6d sent %6d acked in %6.2fs = %8.1f/s  p50 %s p95 %s p99 %s  errors: %s %s",
 			r.Name, r.Sent, r.Acked, r.Elapsed.Seconds(), r.Rate(), ms(r.Latency.P50), ms(r.Latency.P95), ms(r.Latency.P99), r.ErrorString(), r.Stopped)
 		return r
+	}
+
+	// Warm-up, not reported: both pools open their connections, the
+	// gateway's caches and the server's buffer pool settle.
+	if o.Warmup > 0 {
+		b, err := m.baseline(ctx, "warm-up baseline", "wb-", o.Warmup)
+		if err != nil {
+			return err
+		}
+		r, _, err := m.unique(ctx, s, "warm-up gateway", "wu-", o.Warmup)
+		if err != nil {
+			return err
+		}
+		maps.Copy(acked, b.acked)
+		maps.Copy(acked, r.acked)
+		say(m.out, "warm-up: %d baseline transactions, %d callbacks", o.Warmup, r.Acked)
 	}
 
 	// Rounds of (baseline, unique) back to back: each round's ratio is
@@ -115,7 +136,10 @@ func (m *measurement) all(ctx context.Context) error {
 			return err
 		}
 		name := fmt.Sprintf("half @%.0f/s", rate)
-		keep(m.gateway(func() result { return s.openLoop(ctx, name, single(ds), rate, o.Concurrency, o.PhaseLimit) }))
+		// Providers do not wait for each other: enough senders that a slow
+		// answer queues the next sends only when 4× the concurrency is in
+		// flight (and the queueing is counted in the latency).
+		keep(m.gateway(func() result { return s.openLoop(ctx, name, single(ds), rate, 4*o.Concurrency, o.PhaseLimit) }))
 	}
 
 	if o.Prefill > 0 {
@@ -183,7 +207,9 @@ func (m *measurement) phase(gateway bool, phase func() result) result {
 	if gateway && m.gw != nil {
 		rss = sampleRSS(m.gw.PID(), 100*time.Millisecond)
 	}
+	cpu := m.cpu.read()
 	r := phase()
+	r.CPU = m.cpu.read().sub(cpu)
 	if rss != nil {
 		r.MaxRSS = rss.Stop()
 	}
@@ -276,7 +302,7 @@ func single(ds []delivery) []job {
 func (m *measurement) serverFacts(ctx context.Context) error {
 	m.server = map[string]string{}
 	for _, v := range []string{"version", "innodb_flush_log_at_trx_commit", "sync_binlog", "log_bin",
-		"innodb_buffer_pool_size", "innodb_doublewrite", "innodb_flush_method"} {
+		"innodb_buffer_pool_size", "innodb_doublewrite", "innodb_flush_method", "pid_file"} {
 		var s sql.NullString
 		if err := m.db.QueryRowContext(ctx, "SELECT @@"+v).Scan(&s); err != nil {
 			return fmt.Errorf("loadgen: read @@%s: %w", v, err)
@@ -380,6 +406,25 @@ func (m *measurement) report() {
 	if m.gw != nil {
 		fmt.Fprintf(m.out, "gateway memory:           peak sampled VmRSS %s, VmHWM %s\n", mib(peakRSS), mib(m.hwm))
 	}
+
+	fmt.Fprintln(m.out, "\nCPU per acknowledged callback (the machine's cores are shared by all three; MariaDB's figure includes its other clients, if any):")
+	tw = tabwriter.NewWriter(m.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "phase\tgateway\tMariaDB\tloadgen\tsum\tcores busy\t")
+	for _, r := range m.results {
+		if r.Acked == 0 {
+			continue
+		}
+		per := func(d time.Duration) string {
+			if d <= 0 {
+				return "-"
+			}
+			return fmt.Sprintf("%.0fµs", float64(d.Microseconds())/float64(r.Acked))
+		}
+		sum := r.CPU.Gateway + r.CPU.Server + r.CPU.Self
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.2f\t\n", r.Name, per(r.CPU.Gateway), per(r.CPU.Server), per(r.CPU.Self), per(sum),
+			sum.Seconds()/r.Elapsed.Seconds())
+	}
+	tw.Flush()
 
 	if m.counter != nil {
 		fmt.Fprintln(m.out, "\nSQL commands per acknowledged callback (round trips, counted on the wire):")

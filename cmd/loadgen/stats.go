@@ -74,6 +74,9 @@ type result struct {
 	// MaxRSS is the gateway's largest sampled VmRSS during the phase, in
 	// bytes (0 when the gateway is not a child of this process).
 	MaxRSS int64
+	// CPU is the CPU time the gateway, the database server and this tool
+	// used during the phase.
+	CPU cpuUse
 	// SQL is what the phase sent to the server, when counted (--count-sql).
 	SQL sqlDelta
 	// Stopped says why a phase ended before its work was done ("" if it
