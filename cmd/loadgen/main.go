@@ -24,8 +24,6 @@ import (
 	"runtime"
 	"syscall"
 	"time"
-
-	"gateway/store"
 )
 
 func main() {
@@ -53,6 +51,9 @@ type options struct {
 	Stripe, SW   string
 	MaxOpenConns int
 	CountSQL     bool
+	// StandardWebhooks (with --self) pays every other order through a
+	// Standard Webhooks sender configured in the child.
+	StandardWebhooks bool
 
 	// the load
 	Orders      int
@@ -89,7 +90,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.SW, "sw-provider", "acme", "name of the gateway's Standard Webhooks section (fields mapped as in config/dev.yaml)")
 	fs.IntVar(&o.MaxOpenConns, "max-open-conns", 0, "database pool size of the gateway and the baseline (0: the store's default)")
 	fs.BoolVar(&o.CountSQL, "count-sql", false, "with --self: relay the gateway's and the baseline's database connections through a counter of SQL commands per callback (costs some CPU: measure the targets without it)")
-	standard := fs.Bool("standard-webhooks", false, "with --self: pay every other order through a Standard Webhooks sender too")
+	fs.BoolVar(&o.StandardWebhooks, "standard-webhooks", false, "with --self: pay every other order through a Standard Webhooks sender too")
 
 	fs.IntVar(&o.Orders, "orders", 1500, "orders paid in each unique phase (each event delivered once) and in each baseline phase")
 	fs.IntVar(&o.Rounds, "rounds", 2, "rounds of a baseline phase followed by a unique phase; ratios are their median")
@@ -103,7 +104,7 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.DurationVar(&o.PhaseLimit, "phase-limit", 20*time.Second, "no phase sends for longer than this")
 	fs.DurationVar(&o.MaxRun, "max-run", 10*time.Minute, "the whole run stops after this")
 	fs.BoolVar(&o.BulkOrders, "bulk-orders", false, "create the gateway's orders in bulk in the database instead of through POST /api/orders")
-	fs.IntVar(&o.Prefill, "prefill", 0, "flat-cost phase: pre-fill this many receipts, then measure unique throughput again (0: skip)")
+	fs.IntVar(&o.Prefill, "prefill", 0, "with --self, flat cost: start a second gateway on a database pre-filled with this many receipts and measure unique throughput on both in turns (0: skip)")
 	fs.Uint64Var(&o.Seed, "seed", 1, "seed of the storm's random re-deliveries")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -111,10 +112,13 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	if *standard && o.Self {
+	if err := o.validate(); err != nil {
+		return o, err
+	}
+	if o.StandardWebhooks {
 		o.SWSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte(randomHex(16)))
 	}
-	return o, o.validate()
+	return o, nil
 }
 
 func (o options) validate() error {
@@ -124,9 +128,16 @@ func (o options) validate() error {
 		if o.Gateway != "" || o.DSN != "" {
 			bad("--self starts its own gateway: drop --gateway and --dsn")
 		}
-	} else if o.CountSQL {
-		bad("--count-sql needs --self (the gateway must connect through the counter)")
 	} else {
+		if o.CountSQL {
+			bad("--count-sql needs --self (the gateway must connect through the counter)")
+		}
+		if o.StandardWebhooks {
+			bad("--standard-webhooks needs --self (for a running gateway, pass its secret with --sw-secret)")
+		}
+		if o.Prefill > 0 {
+			bad("--prefill needs --self (it measures a second gateway on a pre-filled database in turns with the first)")
+		}
 		if o.Gateway == "" || o.DSN == "" || o.StripeSecret == "" {
 			bad("without --self, --gateway, --dsn and --stripe-secret are required")
 		}
@@ -167,9 +178,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	ctx, cancel := context.WithTimeout(ctx, o.MaxRun)
 	defer cancel()
 
-	var gw *child
-	var counter *sqlCounter
-	gatewayDSN := o.DSN
+	m := &measurement{o: o, out: stdout, run: "lg" + randomHex(3) + "-"}
 	if o.Self {
 		dir, err := os.MkdirTemp("", "loadgen-")
 		if err != nil {
@@ -183,76 +192,33 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 				return err
 			}
 		}
-		dsn, name, err := createDatabase(ctx, o.MySQL)
-		if err != nil {
+		sec := secrets{APIToken: randomHex(16), Stripe: "whsec_" + randomHex(16), SW: o.SWSecret}
+		if sec.SW == "" {
+			o.SW = ""
+		}
+		m.o = o
+		m.sign = signer{Stripe: o.Stripe, StripeSecret: sec.Stripe, SW: o.SW, SWSecret: sec.SW}
+		if m.main, err = selfTarget(ctx, o, bin, dir, sec, stdout); err != nil {
 			return err
 		}
-		if o.Keep {
-			fmt.Fprintf(stdout, "database %s is kept\n", name)
-		} else {
-			defer func() {
-				if err := dropDatabase(o.MySQL, name); err != nil {
-					fmt.Fprintf(stdout, "dropping %s: %v\n", name, err)
-				}
-			}()
+		defer m.main.close(stdout)
+		if o.Prefill > 0 {
+			if m.fill, err = selfTarget(ctx, o, bin, dir, sec, stdout); err != nil {
+				return err
+			}
+			defer m.fill.close(stdout)
 		}
-		o.DSN, o.APIToken, o.StripeSecret = dsn, randomHex(16), "whsec_"+randomHex(16)
+	} else {
 		if o.SWSecret == "" {
 			o.SW = ""
 		}
-		gatewayDSN = dsn
-		if o.CountSQL {
-			_, server, err := withAddr(dsn, "")
-			if err != nil {
-				return err
-			}
-			if counter, err = startSQLCounter(server); err != nil {
-				return err
-			}
-			defer counter.Close()
-			if gatewayDSN, _, err = withAddr(dsn, counter.Addr()); err != nil {
-				return err
-			}
-		}
-		gw, err = startGateway(ctx, bin, dir, childConfig{DSN: gatewayDSN, APIToken: o.APIToken, StripeSecret: o.StripeSecret,
-			SWSecret: o.SWSecret, LogLevel: o.LogLevel, MaxOpenConns: o.MaxOpenConns})
-		if err != nil {
+		m.o = o
+		m.sign = signer{Stripe: o.Stripe, StripeSecret: o.StripeSecret, SW: o.SW, SWSecret: o.SWSecret}
+		if m.main, err = remoteTarget(ctx, o, stdout); err != nil {
 			return err
 		}
-		o.Gateway = gw.URL
-		defer func() {
-			if err := gw.stop(); err != nil {
-				fmt.Fprintf(stdout, "gateway stop: %v (log: %s)\n", err, gw.LogPath)
-			}
-		}()
-		fmt.Fprintf(stdout, "gateway pid %d at %s on database %s\n", gw.PID(), gw.URL, name)
-	} else if o.SWSecret == "" {
-		o.SW = ""
+		defer m.main.close(stdout)
 	}
-
-	// The baseline opens the gateway's database as the gateway does,
-	// through store.Open: the same normalized DSN (store.MySQLDSN), the
-	// same pool settings, and the same path (the counter, if any). The
-	// checks and the bulk setup have a pool of their own.
-	db, err := store.Open(ctx, "mysql", o.DSN, store.Options{MaxOpenConns: o.MaxOpenConns})
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if !o.Self {
-		if _, err := db.Migrate(ctx); err != nil {
-			return err
-		}
-	}
-	base := db
-	if gatewayDSN != o.DSN {
-		if base, err = store.Open(ctx, "mysql", gatewayDSN, store.Options{MaxOpenConns: o.MaxOpenConns}); err != nil {
-			return err
-		}
-		defer base.Close()
-	}
-	m := &measurement{o: o, db: db.SQL(), base: base.SQL(), counter: counter, gw: gw, out: stdout, run: "lg" + randomHex(3) + "-",
-		sign: signer{Stripe: o.Stripe, StripeSecret: o.StripeSecret, SW: o.SW, SWSecret: o.SWSecret}}
 	return m.all(ctx)
 }
 

@@ -33,6 +33,9 @@ func TestFlags(t *testing.T) {
 		{"negative duplicates", []string{"--self", "--duplicates", "-1"}, "must not be negative"},
 		{"burst of zero", []string{"--self", "--burst", "0"}, "--burst"},
 		{"no phase limit", []string{"--self", "--phase-limit", "0s"}, "--phase-limit"},
+		{"count-sql without self", append(running, "--bulk-orders", "--count-sql"), "--count-sql needs --self"},
+		{"standard webhooks without self", append(running, "--bulk-orders", "--standard-webhooks"), "--standard-webhooks needs --self"},
+		{"prefill without self", append(running, "--bulk-orders", "--prefill", "10"), "--prefill needs --self"},
 		{"stray argument", []string{"--self", "extra"}, "unexpected arguments"},
 		{"unknown flag", []string{"--self", "--nope"}, "not defined"},
 	}
@@ -73,8 +76,7 @@ func TestSelfRun(t *testing.T) {
 	for _, want := range []string{
 		"innodb_flush_log_at_trx_commit=",
 		"acme (standard webhooks",
-		"every acknowledged order paid exactly once, two legs per posting, ledger balanced per currency",
-		"unique/baseline by round:", "duplicate/unique:", "flat cost:", "gateway memory:           peak sampled VmRSS",
+		"unique/baseline by round:", "duplicate/unique:", "flat cost by round:", "gateway memory:           peak sampled VmRSS",
 		"p99 ≤ 20 ms at half the peak rate", "resident memory ≤ 80 MiB at peak",
 		"SQL commands per acknowledged callback",
 	} {
@@ -82,11 +84,15 @@ func TestSelfRun(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
+	// Both gateways' databases were checked and kept every promise.
+	if n := strings.Count(got, "every acknowledged order paid exactly once, two legs per posting, ledger balanced per currency"); n != 2 {
+		t.Errorf("%d passing database checks, want 2 (the run's and the pre-filled one):\n%s", n, got)
+	}
 	// Every phase acknowledged everything it sent.
-	row := regexp.MustCompile(`(?m)^\s*(baseline#\d|unique#\d|duplicate|storm d=0.50 b=3|half @\S+|baseline\+fill|unique\+fill)\s+(\d+)\s+(\d+)\s`)
+	row := regexp.MustCompile(`(?m)^\s*(baseline#\d|unique#\d|duplicate|storm d=0.50 b=3|half @\S+|empty#\d|filled#\d)\s+(\d+)\s+(\d+)\s`)
 	rows := row.FindAllStringSubmatch(got, -1)
-	if len(rows) != 9 {
-		t.Errorf("%d phase rows, want 9:\n%s", len(rows), got)
+	if len(rows) != 11 {
+		t.Errorf("%d phase rows, want 11:\n%s", len(rows), got)
 	}
 	for _, r := range rows {
 		if r[2] != r[3] || r[2] == "0" {
@@ -99,10 +105,10 @@ func TestSelfRun(t *testing.T) {
 	if !regexp.MustCompile(`baseline#1\s+7\.\d\d\s+5\.00\s+INSERT 2\.00, UPDATE 2\.00, COMMIT 1\.00, SELECT 1\.00, START 1\.00`).MatchString(got) {
 		t.Errorf("baseline's SQL per transaction is not the plain transaction:\n%s", got)
 	}
-	// The fresh database is gone.
-	name := regexp.MustCompile(`on database (loadgen_[0-9a-f]+)`).FindStringSubmatch(got)
-	if name == nil {
-		t.Fatalf("no database name in the output:\n%s", got)
+	// The fresh databases are gone.
+	names := regexp.MustCompile(`on database (loadgen_[0-9a-f]+)`).FindAllStringSubmatch(got, -1)
+	if len(names) != 2 {
+		t.Fatalf("%d database names in the output, want 2:\n%s", len(names), got)
 	}
 	dsn, err := store.MySQLDSN(storetest.ServerDSN())
 	if err != nil {
@@ -113,11 +119,37 @@ func TestSelfRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close()
-	var n int
-	if err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", name[1]).Scan(&n); err != nil {
+	for _, name := range names {
+		var n int
+		if err := admin.QueryRow("SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = ?", name[1]).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Errorf("database %s was not dropped", name[1])
+		}
+	}
+}
+
+// TestSelfRunStopsByItself gives the tool far more work than --max-run
+// allows: it must stop on its own, check what it sent, and report.
+func TestSelfRunStopsByItself(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end run against MariaDB skipped under -short")
+	}
+	bin, err := buildGateway(context.Background(), t.TempDir())
+	if err != nil {
 		t.Fatal(err)
 	}
-	if n != 0 {
-		t.Errorf("database %s was not dropped", name[1])
+	var out bytes.Buffer
+	args := []string{"--self", "--gateway-bin", bin, "--mysql", storetest.ServerDSN(), "--bulk-orders",
+		"--orders", "20000", "--warmup", "50", "--concurrency", "4", "--max-run", "8s", "--gateway-log-level", "warn"}
+	if err := run(context.Background(), args, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	got := out.String()
+	for _, want := range []string{"stopped at --max-run 8s", "every acknowledged order paid exactly once"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
 	}
 }
