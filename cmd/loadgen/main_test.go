@@ -142,12 +142,12 @@ func TestSelfRunStopsByItself(t *testing.T) {
 	}
 	var out bytes.Buffer
 	args := []string{"--self", "--gateway-bin", bin, "--mysql", storetest.ServerDSN(), "--bulk-orders",
-		"--orders", "20000", "--warmup", "50", "--concurrency", "4", "--max-run", "8s", "--gateway-log-level", "warn"}
+		"--orders", "50000", "--warmup", "50", "--concurrency", "4", "--max-run", "15s", "--gateway-log-level", "warn"}
 	if err := run(context.Background(), args, &out); err != nil {
 		t.Fatalf("run: %v\n%s", err, out.String())
 	}
 	got := out.String()
-	for _, want := range []string{"stopped at --max-run 8s", "every acknowledged order paid exactly once"} {
+	for _, want := range []string{"stopped at --max-run 15s", "every acknowledged order paid exactly once"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
