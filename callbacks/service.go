@@ -73,6 +73,10 @@ type Config struct {
 	// provider's reconciliation schedule).
 	FirstCheck  time.Duration
 	FirstChecks map[string]time.Duration
+	// AppliedCache is how many applied receipts each replica keeps in
+	// memory to answer duplicates without a database read (default 20000;
+	// negative: none).
+	AppliedCache int
 	// Committers is how many group-commit transactions may run at once
 	// (1 for SQLite, which has one writer); MaxBatch bounds one batch.
 	Committers int
@@ -95,6 +99,7 @@ type Service struct {
 	log       *slog.Logger
 	counter   *deliveryCounter
 	commit    *committer
+	applied   *appliedCache
 	obs       Observer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
@@ -110,6 +115,9 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 	}
 	if cfg.Committers <= 0 {
 		cfg.Committers = 4
+	}
+	if cfg.AppliedCache == 0 {
+		cfg.AppliedCache = 20000
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 32
@@ -127,7 +135,8 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 	}
 	return &Service{store: store, providers: m, cfg: cfg, log: log, obs: obs,
 		counter: newDeliveryCounter(store, log), commit: newCommitter(store, cfg.Committers, cfg.MaxBatch),
-		Now: time.Now}
+		applied: newAppliedCache(cfg.AppliedCache),
+		Now:     time.Now}
 }
 
 // Provider returns the named provider.
@@ -205,7 +214,8 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 		err := s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
 		switch {
 		case err == nil:
-			log.Info("callback processed", "status", rec.Status, "reason", rec.Reason, "order_no", rec.OrderNo)
+			log.Debug("callback processed", "status", rec.Status, "reason", rec.Reason, "order_no", rec.OrderNo)
+			s.applied.put(rec)
 			return Outcome{Receipt: rec}, nil
 		case errors.Is(err, ErrDuplicate):
 			// A concurrent delivery committed first: read its result.
@@ -231,7 +241,13 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 // or a conflict when the facts differ (P6). A failed read is found, with
 // the error: the delivery cannot go on.
 func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, verified string, log *slog.Logger) (o Outcome, found bool, err error) {
-	r, err := s.store.Receipt(ctx, p.Name(), n.TxnID)
+	r, cached := s.applied.get(p.Name(), n.TxnID)
+	if !cached {
+		r, err = s.store.Receipt(ctx, p.Name(), n.TxnID)
+		if err == nil {
+			s.applied.put(r)
+		}
+	}
 	switch {
 	case errors.Is(err, ErrNotFound):
 		return Outcome{}, false, nil
