@@ -7,11 +7,13 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"gateway/ledger"
 )
@@ -201,4 +203,18 @@ func AllowedHeaders(h http.Header) http.Header {
 		}
 	}
 	return out
+}
+
+// DecodeJSON decodes a provider's JSON body into v. It refuses invalid
+// UTF-8 first, which encoding/json would quietly turn into U+FFFD (an order
+// number that matches nothing, a receipt written from bytes nobody sent);
+// what names the body in the ErrMalformed it returns.
+func DecodeJSON(body []byte, v any, what string) error {
+	if !utf8.Valid(body) {
+		return fmt.Errorf("%w: %s is not valid UTF-8", ErrMalformed, what)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrMalformed, what, err)
+	}
+	return nil
 }

@@ -10,7 +10,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -22,7 +21,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"gateway/callbacks"
 	"gateway/ledger"
@@ -218,13 +216,9 @@ var kinds = map[string]ledger.Kind{
 // (payments) or the refund id (refunds) plus the kind; the event id (WH-…)
 // is kept as EventID.
 func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error) {
-	if !utf8.Valid(in.Body) {
-		// encoding/json would quietly turn bad bytes into U+FFFD.
-		return nil, fmt.Errorf("%w: paypal event is not valid UTF-8", callbacks.ErrMalformed)
-	}
 	var ev event
-	if err := json.Unmarshal(in.Body, &ev); err != nil {
-		return nil, fmt.Errorf("%w: paypal event: %v", callbacks.ErrMalformed, err)
+	if err := callbacks.DecodeJSON(in.Body, &ev, "paypal event"); err != nil {
+		return nil, err
 	}
 	if ev.ID == "" || ev.EventType == "" {
 		return nil, fmt.Errorf("%w: paypal event without id or event_type", callbacks.ErrMalformed)

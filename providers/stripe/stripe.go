@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gateway/callbacks"
 	"gateway/ledger"
@@ -164,13 +163,9 @@ func (o object) paymentIntentID() string {
 // Parse implements callbacks.Provider. It reads only what it needs, so an
 // event from any API version parses.
 func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error) {
-	if !utf8.Valid(in.Body) {
-		// encoding/json would quietly turn bad bytes into U+FFFD.
-		return nil, fmt.Errorf("%w: stripe event is not valid UTF-8", callbacks.ErrMalformed)
-	}
 	var ev event
-	if err := json.Unmarshal(in.Body, &ev); err != nil {
-		return nil, fmt.Errorf("%w: stripe event: %v", callbacks.ErrMalformed, err)
+	if err := callbacks.DecodeJSON(in.Body, &ev, "stripe event"); err != nil {
+		return nil, err
 	}
 	if ev.ID == "" || ev.Type == "" {
 		return nil, fmt.Errorf("%w: stripe event without id or type", callbacks.ErrMalformed)

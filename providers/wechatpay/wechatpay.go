@@ -29,7 +29,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"gateway/callbacks"
 	"gateway/ledger"
@@ -318,13 +317,9 @@ type refund struct {
 
 // Parse implements callbacks.Provider.
 func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error) {
-	if !utf8.Valid(in.Body) {
-		// encoding/json would quietly turn bad bytes into U+FFFD.
-		return nil, fmt.Errorf("%w: wechatpay notification is not valid UTF-8", callbacks.ErrMalformed)
-	}
 	var env envelope
-	if err := json.Unmarshal(in.Body, &env); err != nil {
-		return nil, fmt.Errorf("%w: wechatpay notification: %v", callbacks.ErrMalformed, err)
+	if err := callbacks.DecodeJSON(in.Body, &env, "wechatpay notification"); err != nil {
+		return nil, err
 	}
 	if env.ID == "" || env.EventType == "" {
 		return nil, fmt.Errorf("%w: wechatpay notification without id or event_type", callbacks.ErrMalformed)
@@ -365,13 +360,7 @@ func (p *Provider) open(r Resource, v any) error {
 	if err != nil {
 		return err
 	}
-	if !utf8.Valid(pt) {
-		return fmt.Errorf("%w: wechatpay resource is not valid UTF-8", callbacks.ErrMalformed)
-	}
-	if err := json.Unmarshal(pt, v); err != nil {
-		return fmt.Errorf("%w: wechatpay resource: %v", callbacks.ErrMalformed, err)
-	}
-	return nil
+	return callbacks.DecodeJSON(pt, v, "wechatpay resource")
 }
 
 // ours checks that a resource is addressed to our merchant, and a
