@@ -11,24 +11,9 @@ import (
 	"gateway/ledger"
 )
 
-// receiptLookupColumns is what the dedup read needs: not the raw body.
-var receiptLookupColumns = []string{"id", "provider", "txn_id", "event_id", "event_type", "kind",
-	"order_no", "reference", "amount", "currency", "cumulative", "fingerprint", "status", "reason",
-	"verified", "ack_status", "ack_content_type", "ack_body", "deliveries", "attempts", "next_check_at",
-	"conflict_of", "first_seen_at", "last_seen_at"}
-
 // Receipt implements callbacks.Store: one indexed read on (provider, txn_id).
 func (db *DB) Receipt(ctx context.Context, provider, txnID string) (callbacks.Receipt, error) {
-	var row receiptRow
-	err := db.gorm.WithContext(ctx).Select(receiptLookupColumns).
-		Where("provider = ? AND txn_id = ?", provider, txnID).Take(&row).Error
-	if errors.Is(err, gorm.ErrRecordNotFound) {
-		return callbacks.Receipt{}, callbacks.ErrNotFound
-	}
-	if err != nil {
-		return callbacks.Receipt{}, classify(fmt.Errorf("store: receipt %s/%s: %w", provider, txnID, err))
-	}
-	return toReceipt(row), nil
+	return lookupReceipt(ctx, db.sql, provider, txnID)
 }
 
 // ReceiptByID returns a whole receipt, raw body and headers included.
@@ -47,7 +32,7 @@ func (db *DB) ReceiptByID(ctx context.Context, id int64) (callbacks.Receipt, err
 // InTx implements callbacks.Store.
 func (db *DB) InTx(ctx context.Context, fn func(callbacks.Tx) error) error {
 	err := db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
-		return fn(tx{g})
+		return fn(tx{g: g, db: db})
 	})
 	return classify(err)
 }
@@ -67,14 +52,17 @@ func (db *DB) AddDeliveries(ctx context.Context, counts map[int64]callbacks.Deli
 }
 
 // tx is one pipeline transaction.
-type tx struct{ g *gorm.DB }
+type tx struct {
+	g  *gorm.DB
+	db *DB
+}
 
 func (t tx) Order(ctx context.Context, orderNo string) (ledger.Order, error) {
-	return orderByNo(t.g.WithContext(ctx), orderNo)
+	return orderByNo(ctx, t.conn(), orderNo)
 }
 
 func (t tx) UpdateOrder(ctx context.Context, next ledger.Order, version int64) error {
-	return updateOrder(t.g.WithContext(ctx), next, version)
+	return updateOrder(ctx, t.conn(), next, version)
 }
 
 func (t tx) Post(ctx context.Context, legs []ledger.Entry) error {
@@ -84,26 +72,15 @@ func (t tx) Post(ctx context.Context, legs []ledger.Entry) error {
 	if !ledger.Balanced(legs) {
 		return fmt.Errorf("store: refusing an unbalanced posting for %s", legs[0].TxnID)
 	}
-	rows := make([]entryRow, len(legs))
-	for i, e := range legs {
-		rows[i] = toEntryRow(e)
-	}
-	if err := t.g.WithContext(ctx).Create(&rows).Error; err != nil {
-		return classify(fmt.Errorf("store: post %s: %w", legs[0].TxnID, err))
-	}
-	return nil
+	return post(ctx, t.conn(), legs)
 }
 
 func (t tx) InsertReceipt(ctx context.Context, r *callbacks.Receipt) error {
-	row := toReceiptRow(*r)
-	err := t.g.WithContext(ctx).Create(&row).Error
-	if errors.Is(err, gorm.ErrDuplicatedKey) {
-		return fmt.Errorf("store: receipt %s/%s: %w", r.Provider, r.TxnID, callbacks.ErrDuplicate)
-	}
+	id, err := insertReceipt(ctx, t.conn(), t.db.translate, *r)
 	if err != nil {
-		return classify(fmt.Errorf("store: insert receipt %s/%s: %w", r.Provider, r.TxnID, err))
+		return err
 	}
-	r.ID = row.ID
+	r.ID = id
 	return nil
 }
 

@@ -62,11 +62,6 @@ func toEntry(r entryRow) ledger.Entry {
 		Provider: r.Provider, TxnID: r.TxnID, CreatedAt: r.CreatedAt.UTC()}
 }
 
-func toEntryRow(e ledger.Entry) entryRow {
-	return entryRow{OrderNo: e.OrderNo, Account: e.Account, Amount: e.Amount, Currency: e.Currency,
-		Provider: e.Provider, TxnID: e.TxnID, CreatedAt: e.CreatedAt.UTC()}
-}
-
 type receiptRow struct {
 	ID             int64 `gorm:"primaryKey"`
 	Provider       string
