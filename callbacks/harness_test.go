@@ -19,6 +19,7 @@ import (
 	"gateway/providers/standardwebhooks"
 	"gateway/providers/stripe"
 	"gateway/store"
+	"gateway/store/storetest"
 )
 
 const (
@@ -139,18 +140,10 @@ func (h *harness) acmeDelivery(id, typ, ref, orderNo string, amount any, currenc
 	return callbacks.Inbound{Provider: "acme", Header: hdr, Body: body}
 }
 
-// counts returns the number of rows in every table the pipeline writes.
-func (h *harness) counts() map[string]int {
+// counts returns the number of rows in every table.
+func (h *harness) counts() map[string]int64 {
 	h.t.Helper()
-	out := map[string]int{}
-	for _, table := range []string{"orders", "callback_receipts", "ledger_entries"} {
-		var n int
-		if err := h.db.SQL().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
-			h.t.Fatalf("count %s: %v", table, err)
-		}
-		out[table] = n
-	}
-	return out
+	return storetest.Counts(h.t, h.db)
 }
 
 // receipts returns every receipt of the provider, by txn id.

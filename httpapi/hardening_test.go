@@ -54,20 +54,6 @@ func newServer(t *testing.T, db *store.DB, yamlConfig string) http.Handler {
 		MaxBodyBytes: cfg.HTTP.MaxBodyBytes, Log: log, AllowIPs: allow, TrustedProxies: trusted}).Handler()
 }
 
-// rowCounts counts the rows of every table the gateway writes.
-func rowCounts(t *testing.T, db *store.DB) map[string]int {
-	t.Helper()
-	out := map[string]int{}
-	for _, table := range []string{"orders", "callback_receipts", "ledger_entries"} {
-		var n int
-		if err := db.SQL().QueryRow("SELECT COUNT(*) FROM " + table).Scan(&n); err != nil {
-			t.Fatalf("count %s: %v", table, err)
-		}
-		out[table] = n
-	}
-	return out
-}
-
 // TestCallbackAllowIPs: a provider with allow_ips takes callbacks only from
 // those addresses; X-Forwarded-For counts only when the connection comes
 // from a trusted proxy, read from the right; a refusal is 403 and writes
@@ -125,13 +111,13 @@ http:
 				for _, v := range tt.xff {
 					req.Header.Add("X-Forwarded-For", v)
 				}
-				before := rowCounts(t, db)
+				before := storetest.Counts(t, db)
 				rec := httptest.NewRecorder()
 				h.ServeHTTP(rec, req)
 				if rec.Code != tt.want {
 					t.Fatalf("status %d, want %d: %s", rec.Code, tt.want, rec.Body)
 				}
-				after := rowCounts(t, db)
+				after := storetest.Counts(t, db)
 				if tt.want == http.StatusForbidden {
 					if !strings.Contains(rec.Body.String(), `"code":"address_not_allowed"`) {
 						t.Fatalf("body %s, want the address_not_allowed code", rec.Body)

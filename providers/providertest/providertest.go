@@ -29,6 +29,7 @@ import (
 	"gateway/ledger"
 	"gateway/providers/rsakey"
 	"gateway/store"
+	"gateway/store/storetest"
 )
 
 //go:embed testdata/*.pem
@@ -88,43 +89,10 @@ func NewService(tb testing.TB, db *store.DB, p callbacks.Provider, now time.Time
 	return s
 }
 
-// Counts returns the number of rows of every table of the database
-// (whatever tables later migrations add), but the migrations' own.
+// Counts returns the number of rows of every table (see storetest.Counts).
 func Counts(tb testing.TB, db *store.DB) map[string]int64 {
 	tb.Helper()
-	list := "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
-	if db.Dialect() == "sqlite" {
-		list = "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-	}
-	rows, err := db.SQL().Query(list)
-	if err != nil {
-		tb.Fatalf("list tables: %v", err)
-	}
-	var tables []string
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			tb.Fatalf("list tables: %v", err)
-		}
-		if name != "schema_migrations" {
-			tables = append(tables, name)
-		}
-	}
-	if err := rows.Close(); err != nil {
-		tb.Fatalf("list tables: %v", err)
-	}
-	if len(tables) < 3 {
-		tb.Fatalf("list tables: found only %v", tables)
-	}
-	out := map[string]int64{}
-	for _, t := range tables {
-		var n int64
-		if err := db.SQL().QueryRow("SELECT COUNT(*) FROM " + t).Scan(&n); err != nil {
-			tb.Fatalf("count %s: %v", t, err)
-		}
-		out[t] = n
-	}
-	return out
+	return storetest.Counts(tb, db)
 }
 
 // CreateOrder submits an order through the ledger service.
