@@ -17,6 +17,9 @@ import (
 type Store interface {
 	// Receipt finds a receipt by its dedup key; ErrNotFound if there is none.
 	Receipt(ctx context.Context, provider, txnID string) (Receipt, error)
+	// Receipts is Receipt for several keys of one provider in one read;
+	// keys without a receipt are absent from the map.
+	Receipts(ctx context.Context, provider string, txnIDs []string) (map[string]Receipt, error)
 	// InTx runs fn in one transaction, committed when fn returns nil.
 	InTx(ctx context.Context, fn func(Tx) error) error
 	// AddDeliveries adds counted duplicate deliveries to receipts.
@@ -34,6 +37,14 @@ type Tx interface {
 	Post(ctx context.Context, legs []ledger.Entry) error
 	// InsertReceipt inserts r and sets r.ID; ErrDuplicate if its key exists.
 	InsertReceipt(ctx context.Context, r *Receipt) error
+	// Orders, UpdateOrders and InsertReceipts do the same for the callbacks
+	// of a group commit, one statement each. Orders leaves out the orders
+	// that do not exist; UpdateOrders is ErrVersionConflict unless every
+	// order was still at its version; InsertReceipts is ErrDuplicate if any
+	// key exists.
+	Orders(ctx context.Context, orderNos []string) (map[string]ledger.Order, error)
+	UpdateOrders(ctx context.Context, ups []OrderUpdate) error
+	InsertReceipts(ctx context.Context, recs []*Receipt) error
 	// Savepoint and RollbackTo isolate one callback inside a group commit.
 	Savepoint(ctx context.Context, name string) error
 	RollbackTo(ctx context.Context, name string) error
@@ -41,6 +52,13 @@ type Tx interface {
 	// stored status is still from (the status guard of a re-drive);
 	// ErrReceiptChanged otherwise.
 	UpdateReceipt(ctx context.Context, r Receipt, from Status) error
+}
+
+// OrderUpdate is an optimistic update: Next, if the stored order is still
+// at Version.
+type OrderUpdate struct {
+	Next    ledger.Order
+	Version int64
 }
 
 // Delivery is a count of duplicate deliveries and the last time one was seen.
@@ -211,7 +229,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			}
 		}
 		rec := s.newReceipt(p, in, n, fp, verified)
-		err := s.commit.do(ctx, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
+		err := s.commit.do(ctx, rec.OrderNo, func(ctx context.Context, tx Tx) error { return s.apply(ctx, tx, &rec) })
 		switch {
 		case err == nil:
 			log.Debug("callback processed", "status", rec.Status, "reason", rec.Reason, "order_no", rec.OrderNo)
@@ -292,8 +310,12 @@ func pollBackoff(attempt int) time.Duration {
 
 // apply is the body of the pipeline transaction: decide, update the order
 // under its version, post, and record the receipt with its final status.
+// A group commit may run it twice on the same receipt (commit.go), so it
+// starts from the receipt as built.
 func (s *Service) apply(ctx context.Context, tx Tx, rec *Receipt) error {
+	rec.ID = 0
 	if rec.Kind != "" {
+		rec.NextCheckAt = nil
 		now := rec.LastSeenAt
 		d, err := s.decide(ctx, tx, *rec, now)
 		if err != nil {

@@ -9,11 +9,17 @@ import (
 
 	"gateway/callbacks"
 	"gateway/ledger"
+	migrations "gateway/sql"
 )
 
 // Receipt implements callbacks.Store: one indexed read on (provider, txn_id).
 func (db *DB) Receipt(ctx context.Context, provider, txnID string) (callbacks.Receipt, error) {
 	return lookupReceipt(ctx, db.sql, provider, txnID)
+}
+
+// Receipts implements callbacks.Store: the dedup read of several keys.
+func (db *DB) Receipts(ctx context.Context, provider string, txnIDs []string) (map[string]callbacks.Receipt, error) {
+	return lookupReceipts(ctx, db.sql, provider, txnIDs)
 }
 
 // ReceiptByID returns a whole receipt, raw body and headers included.
@@ -61,8 +67,16 @@ func (t tx) Order(ctx context.Context, orderNo string) (ledger.Order, error) {
 	return orderByNo(ctx, t.conn(), orderNo)
 }
 
+func (t tx) Orders(ctx context.Context, orderNos []string) (map[string]ledger.Order, error) {
+	return ordersByNo(ctx, t.conn(), orderNos)
+}
+
 func (t tx) UpdateOrder(ctx context.Context, next ledger.Order, version int64) error {
-	return updateOrder(ctx, t.conn(), next, version)
+	return updateOrders(ctx, t.conn(), []callbacks.OrderUpdate{{Next: next, Version: version}})
+}
+
+func (t tx) UpdateOrders(ctx context.Context, ups []callbacks.OrderUpdate) error {
+	return updateOrders(ctx, t.conn(), ups)
 }
 
 func (t tx) Post(ctx context.Context, legs []ledger.Entry) error {
@@ -76,12 +90,77 @@ func (t tx) Post(ctx context.Context, legs []ledger.Entry) error {
 }
 
 func (t tx) InsertReceipt(ctx context.Context, r *callbacks.Receipt) error {
-	id, err := insertReceipt(ctx, t.conn(), t.db.translate, *r)
+	return t.InsertReceipts(ctx, []*callbacks.Receipt{r})
+}
+
+func (t tx) InsertReceipts(ctx context.Context, recs []*callbacks.Receipt) error {
+	id, err := insertReceipts(ctx, t.conn(), t.db.translate, recs)
 	if err != nil {
 		return err
 	}
-	r.ID = id
+	return t.db.receiptIDs(ctx, t.conn(), id, recs)
+}
+
+// receiptIDs sets the ids of receipts inserted by one statement from the id
+// LastInsertId gave. One row's is exact. SQLite has one writer and numbers
+// a statement's rows one after another, reporting the last. MySQL numbers
+// them one after another, reporting the first, when innodb_autoinc_lock_mode
+// is 0 or 1 (MariaDB's default), in steps of auto_increment_increment; in
+// mode 2 (MySQL 8's default) concurrent statements interleave, so the ids
+// are read back by key, inside the same transaction.
+func (db *DB) receiptIDs(ctx context.Context, q querier, id int64, recs []*callbacks.Receipt) error {
+	n := int64(len(recs))
+	switch {
+	case n == 1:
+		recs[0].ID = id
+		return nil
+	case db.dialect == migrations.SQLite:
+		for i, r := range recs {
+			r.ID = id - n + 1 + int64(i)
+		}
+		return nil
+	}
+	if step := db.autoincStep(ctx); step > 0 {
+		for i, r := range recs {
+			r.ID = id + int64(i)*step
+		}
+		return nil
+	}
+	byProvider := map[string][]string{}
+	for _, r := range recs {
+		byProvider[r.Provider] = append(byProvider[r.Provider], r.TxnID)
+	}
+	got := map[[2]string]int64{}
+	for p, keys := range byProvider {
+		m, err := lookupReceipts(ctx, q, p, keys)
+		if err != nil {
+			return err
+		}
+		for k, r := range m {
+			got[[2]string{p, k}] = r.ID
+		}
+	}
+	for _, r := range recs {
+		id, ok := got[[2]string{r.Provider, r.TxnID}]
+		if !ok {
+			return fmt.Errorf("store: receipt %s/%s just inserted is not there", r.Provider, r.TxnID)
+		}
+		r.ID = id
+	}
 	return nil
+}
+
+// autoincStep is auto_increment_increment when one multi-row INSERT gets
+// consecutive ids (innodb_autoinc_lock_mode 0 or 1), else 0. Asked once.
+func (db *DB) autoincStep(ctx context.Context) int64 {
+	db.autoinc.Do(func() {
+		var mode, step int64
+		err := db.sql.QueryRowContext(ctx, "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment").Scan(&mode, &step)
+		if err == nil && (mode == 0 || mode == 1) && step > 0 {
+			db.autoincBy = step
+		}
+	})
+	return db.autoincBy
 }
 
 func (t tx) Savepoint(ctx context.Context, name string) error {

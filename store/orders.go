@@ -7,6 +7,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"gateway/callbacks"
 	"gateway/ledger"
 )
 
@@ -35,7 +36,7 @@ func (db *DB) Order(ctx context.Context, orderNo string) (ledger.Order, error) {
 
 // UpdateOrder writes next if its stored version is still version.
 func (db *DB) UpdateOrder(ctx context.Context, next ledger.Order, version int64) error {
-	return updateOrder(ctx, db.sql, next, version)
+	return updateOrders(ctx, db.sql, []callbacks.OrderUpdate{{Next: next, Version: version}})
 }
 
 // Entries returns an order's ledger legs in posting order.

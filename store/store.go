@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/glebarez/sqlite"
@@ -29,6 +30,10 @@ type DB struct {
 	gorm    *gorm.DB
 	sql     *sql.DB
 	dialect string
+	// autoincBy: the step between the ids of one multi-row INSERT, when
+	// they are consecutive (autoincStep).
+	autoinc   sync.Once
+	autoincBy int64
 }
 
 // Options tune the connection pool.
