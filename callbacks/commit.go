@@ -37,6 +37,14 @@ import (
 // through the dedup read (P2); every order row is written under the version
 // its decision read (P4).
 type committer struct {
+	// stage is held by the committer whose batch is sending its
+	// statements; it is let go before that batch's COMMIT, or after
+	// stageLimit if the statements are stuck (a lock wait, a slow
+	// connection), so one slow batch does not hold up the others. So
+	// batches execute one at a time, each taking every callback that
+	// arrived while the one before it executed, and their log flushes
+	// overlap.
+	stage   sync.Mutex
 	store   Store
 	jobs    chan *job
 	max     int
@@ -78,34 +86,60 @@ func (c *committer) do(ctx context.Context, orderNo string, fn func(context.Cont
 
 func (c *committer) loop() {
 	for {
-		var first *job
-		select {
-		case first = <-c.jobs:
-		case <-c.done:
+		c.stage.Lock()
+		batch, ok := gather(c.jobs, c.done, c.max)
+		if !ok {
+			c.stage.Unlock()
 			return
 		}
-		batch := []*job{first}
-	gather:
-		for len(batch) < c.max {
-			select {
-			case j := <-c.jobs:
-				batch = append(batch, j)
-			default:
-				break gather
-			}
-		}
-		c.run(batch)
+		executed := sync.OnceFunc(c.stage.Unlock)
+		t := time.AfterFunc(stageLimit, executed)
+		c.run(batch, executed)
+		t.Stop()
 	}
 }
 
-func (c *committer) run(batch []*job) {
+// gather waits for one item, then takes whatever else is waiting, up to
+// max: a batch never waits to fill. ok is false once done is closed.
+func gather[T any](items <-chan T, done <-chan struct{}, max int) (batch []T, ok bool) {
+	select {
+	case first := <-items:
+		batch = append(batch, first)
+	case <-done:
+		return nil, false
+	}
+	for len(batch) < max {
+		select {
+		case it := <-items:
+			batch = append(batch, it)
+		default:
+			return batch, true
+		}
+	}
+	return batch, true
+}
+
+// stageLimit is how long a batch's statements may keep the other
+// committers waiting; a batch's statements take about a millisecond.
+const stageLimit = 50 * time.Millisecond
+
+// run commits batch; executed is called once its statements are sent,
+// before its COMMIT (and at the latest when run returns).
+func (c *committer) run(batch []*job, executed func()) {
+	defer executed()
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
 	var err error
 	if len(batch) == 1 {
-		err = c.store.InTx(ctx, func(tx Tx) error { return batch[0].fn(ctx, tx) })
+		err = c.store.InTx(ctx, func(tx Tx) error {
+			defer executed()
+			return batch[0].fn(ctx, tx)
+		})
 	} else {
-		err = c.store.InTx(ctx, func(tx Tx) error { return together(ctx, tx, batch) })
+		err = c.store.InTx(ctx, func(tx Tx) error {
+			defer executed()
+			return together(ctx, tx, batch)
+		})
 		if errors.Is(err, errShared) {
 			for _, j := range batch {
 				j.err = nil

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"gateway/ledger"
 )
@@ -188,7 +189,7 @@ func TestCommitterBatch(t *testing.T) {
 			for i, s := range tc.jobs {
 				batch[i] = payJob(s.no, s.txn, s.fail, &recs[i])
 			}
-			c.run(batch)
+			c.run(batch, func() {})
 			for i, j := range batch {
 				<-j.done
 				if (j.err != nil) != tc.wantErr[i] {
@@ -214,5 +215,44 @@ func TestCommitterBatch(t *testing.T) {
 				t.Fatalf("commits = %d with every job failed", f.commits)
 			}
 		})
+	}
+}
+
+// plainTxStore runs transactions side by side (fakeTxStore runs one at a time).
+type plainTxStore struct{ fakeTxStore }
+
+func (p *plainTxStore) InTx(_ context.Context, fn func(Tx) error) error {
+	return fn(fakeTx{&fakeTxStore{}})
+}
+
+// A batch stuck in its statements lets the other committers go after
+// stageLimit: the next callback commits while it is still stuck.
+func TestCommitterStuckBatch(t *testing.T) {
+	c := newCommitter(&plainTxStore{}, 2, 32)
+	defer c.stop()
+	release := make(chan struct{})
+	stuck := make(chan error, 1)
+	entered := make(chan struct{})
+	go func() {
+		stuck <- c.do(context.Background(), "", func(context.Context, Tx) error {
+			close(entered)
+			<-release
+			return nil
+		})
+	}()
+	<-entered
+	done := make(chan error, 1)
+	go func() { done <- c.do(context.Background(), "", func(context.Context, Tx) error { return nil }) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("a stuck batch holds up the other committers")
+	}
+	close(release)
+	if err := <-stuck; err != nil {
+		t.Fatal(err)
 	}
 }

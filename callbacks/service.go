@@ -99,6 +99,8 @@ type Config struct {
 	// (1 for SQLite, which has one writer); MaxBatch bounds one batch.
 	Committers int
 	MaxBatch   int
+	// Readers is how many batched dedup reads may run at once (default 1).
+	Readers int
 	// Observer is told about every delivery, retry and re-drive (metrics);
 	// nil observes nothing.
 	Observer Observer
@@ -117,6 +119,7 @@ type Service struct {
 	log       *slog.Logger
 	counter   *deliveryCounter
 	commit    *committer
+	reads     *reader
 	applied   *appliedCache
 	obs       Observer
 	// Now is the clock; tests replace it.
@@ -132,13 +135,16 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 		cfg.FirstCheck = time.Minute
 	}
 	if cfg.Committers <= 0 {
-		cfg.Committers = 4
+		cfg.Committers = 2
 	}
 	if cfg.AppliedCache == 0 {
 		cfg.AppliedCache = 20000
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 32
+	}
+	if cfg.Readers <= 0 {
+		cfg.Readers = 1
 	}
 	obs := cfg.Observer
 	if obs == nil {
@@ -153,6 +159,7 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 	}
 	return &Service{store: store, providers: m, cfg: cfg, log: log, obs: obs,
 		counter: newDeliveryCounter(store, log), commit: newCommitter(store, cfg.Committers, cfg.MaxBatch),
+		reads:   newReader(store, cfg.Readers, 4*cfg.MaxBatch),
 		applied: newAppliedCache(cfg.AppliedCache),
 		Now:     time.Now}
 }
@@ -208,7 +215,10 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 // it comes from: VerifiedOK for a delivery, VerifiedQuery for an answer of
 // the provider's status API (Learn).
 func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification, verified string) (Outcome, error) {
-	log := s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
+	log := s.log // its lines are debug lines: they carry the notification only when written
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		log = s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
+	}
 	fp := n.Fingerprint()
 	locked := s.cfg.Locker == nil
 	for attempt := 1; ; attempt++ {
@@ -248,7 +258,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			}
 			continue
 		default:
-			log.Error("callback not recorded", "err", err)
+			s.log.Error("callback not recorded", "provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID, "err", err)
 			return Outcome{}, transient(fmt.Errorf("callbacks: apply %s: %w", n.TxnID, err))
 		}
 	}
@@ -261,7 +271,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, verified string, log *slog.Logger) (o Outcome, found bool, err error) {
 	r, cached := s.applied.get(p.Name(), n.TxnID)
 	if !cached {
-		r, err = s.store.Receipt(ctx, p.Name(), n.TxnID)
+		r, err = s.reads.receipt(ctx, p.Name(), n.TxnID)
 		if err == nil {
 			s.applied.put(r)
 		}
@@ -389,6 +399,7 @@ func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notifi
 // Call it after the HTTP server has drained.
 func (s *Service) Close(ctx context.Context) error {
 	s.commit.stop()
+	s.reads.stop()
 	return s.counter.close(ctx)
 }
 

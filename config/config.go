@@ -96,6 +96,14 @@ type Database struct {
 	MaxOpenConns int    `yaml:"max_open_conns"`
 	// Migrate applies the migrations at serve start (default true).
 	Migrate *bool `yaml:"migrate"`
+	// Committers is how many group-commit transactions of the callback
+	// pipeline run at once (default 2 on MySQL; SQLite always 1), MaxBatch
+	// how many callbacks one may carry (default 32), Readers how many
+	// batched dedup reads run at once (default 1). Fewer committers make
+	// bigger batches: fewer statements per callback, more waiting.
+	Committers int `yaml:"committers"`
+	MaxBatch   int `yaml:"max_batch"`
+	Readers    int `yaml:"readers"`
 }
 
 // Auth holds bearer tokens. A token may be written "name:token"; the name
@@ -423,6 +431,14 @@ func (c Config) Validate() error {
 	}
 	if c.Database.MaxOpenConns < 0 {
 		bad("database.max_open_conns", "must not be negative")
+	}
+	for _, k := range []struct {
+		key string
+		v   int
+	}{{"database.committers", c.Database.Committers}, {"database.max_batch", c.Database.MaxBatch}, {"database.readers", c.Database.Readers}} {
+		if k.v < 0 || k.v > 1024 {
+			bad(k.key, "must be between 0 (the default) and 1024")
+		}
 	}
 	for _, l := range []struct {
 		key  string

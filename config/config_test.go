@@ -252,6 +252,12 @@ func TestValidationErrors(t *testing.T) {
 			want: `config: http.max_body_bytes: must be between 1 and 67108864`,
 		},
 		{
+			name: "group commit out of range",
+			yaml: "database: { committers: -1, readers: 5000 }\n",
+			want: "config: database.committers: must be between 0 (the default) and 1024\n" +
+				"database.readers: must be between 0 (the default) and 1024",
+		},
+		{
 			name: "bad addr",
 			yaml: "http: { addr: 'localhost' }\n",
 			want: `config: http.addr: "localhost" is not host:port`,

@@ -797,3 +797,40 @@ func TestMetricsAfterScenario(t *testing.T) {
 		}
 	})
 }
+
+// A delivery is one JSON log line: the access line, carrying the request id
+// and the callback's outcome.
+func TestCallbackLogLine(t *testing.T) {
+	db := storetest.New(t, "sqlite")
+	logs := &logBuffer{}
+	g := newGateway(t, db, false, func(d *httpapi.Deps) { d.Log = slog.New(slog.NewJSONHandler(logs, nil)) })
+	g.Order(t, "L1", 100, "USD")
+	start := len(logs.String())
+	g.callback(t, pay("L1", 100), "X-Request-Id", "req-first")
+	g.callback(t, pay("L1", 100), "X-Request-Id", "req-again")
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(logs.String()[start:]), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 2 {
+		t.Fatalf("%d log lines for two deliveries, want 2:\n%s", len(lines), logs.String())
+	}
+	for i, want := range []map[string]any{
+		{"msg": "http", "request_id": "req-first", "path": "/callbacks/:provider", "status": 200.0, "provider": "stripe",
+			"txn_id": "pi_L1:payment.succeeded", "receipt_status": "applied", "duplicate": false},
+		{"msg": "http", "request_id": "req-again", "receipt_status": "applied", "duplicate": true},
+	} {
+		for k, v := range want {
+			if lines[i][k] != v {
+				t.Errorf("line %d: %s = %v, want %v\n%v", i, k, lines[i][k], v, lines[i])
+			}
+		}
+		if id, _ := lines[i]["receipt"].(float64); id <= 0 {
+			t.Errorf("line %d: no receipt id: %v", i, lines[i])
+		}
+	}
+}

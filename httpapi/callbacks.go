@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"time"
 
@@ -44,12 +45,19 @@ func (s *Server) callback(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), callbackTimeout)
 	defer cancel()
 	ack, outs, err := s.callbacks.Handle(ctx, callbacks.Inbound{Provider: name, Header: c.Request.Header, Body: body})
-	log := logger(c, s.log).With("provider", name)
-	for _, o := range outs {
-		log.Info("callback", "txn_id", o.Receipt.TxnID, "receipt", o.Receipt.ID, "status", o.Receipt.Status, "duplicate", o.Duplicate)
+	logAttrs(c, slog.String("provider", name))
+	if len(outs) == 1 { // the common delivery: its outcome goes on the access line
+		o := outs[0]
+		logAttrs(c, slog.String("txn_id", o.Receipt.TxnID), slog.Int64("receipt", o.Receipt.ID),
+			slog.String("receipt_status", string(o.Receipt.Status)), slog.Bool("duplicate", o.Duplicate))
+	} else {
+		for _, o := range outs { // a batch (Adyen): a line per notification
+			logger(c, s.log).Info("callback", "provider", name, "txn_id", o.Receipt.TxnID, "receipt", o.Receipt.ID,
+				"status", o.Receipt.Status, "duplicate", o.Duplicate)
+		}
 	}
 	if err != nil {
-		log.Warn("callback refused", "code", callbacks.Code(err), "err", err)
+		logger(c, s.log).Warn("callback refused", "provider", name, "code", callbacks.Code(err), "err", err)
 	}
 	writeAck(c, ack, 0)
 }

@@ -149,7 +149,8 @@ func (s *Server) Handler() http.Handler {
 }
 
 // requestID gives every request an id (the caller's X-Request-Id if sane)
-// and a logger that carries it.
+// and writes one access line when it ends, carrying what the handler added
+// with logAttrs (a callback's outcome), so a delivery costs one log line.
 func (s *Server) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if id == "" || len(id) > 64 || strings.ContainsAny(id, " \t\r\n") {
@@ -158,17 +159,38 @@ func (s *Server) requestID(c *gin.Context) {
 		id = hex.EncodeToString(b[:])
 	}
 	c.Header("X-Request-Id", id)
-	log := s.log.With("request_id", id)
-	c.Set("log", log)
+	c.Set("request_id", id)
 	start := time.Now()
 	c.Next()
-	log.Info("http", "method", c.Request.Method, "path", c.FullPath(), "status", c.Writer.Status(),
-		"duration_ms", float64(time.Since(start).Microseconds())/1000)
+	if !s.log.Enabled(c, slog.LevelInfo) {
+		return
+	}
+	attrs := []slog.Attr{slog.String("request_id", id), slog.String("method", c.Request.Method),
+		slog.String("path", c.FullPath()), slog.Int("status", c.Writer.Status()),
+		slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000)}
+	if more, ok := c.Get("log_attrs"); ok {
+		attrs = append(attrs, more.([]slog.Attr)...)
+	}
+	s.log.LogAttrs(c, slog.LevelInfo, "http", attrs...)
 }
 
+// logAttrs adds attributes to the request's access line.
+func logAttrs(c *gin.Context, attrs ...slog.Attr) {
+	if more, ok := c.Get("log_attrs"); ok {
+		attrs = append(more.([]slog.Attr), attrs...)
+	}
+	c.Set("log_attrs", attrs)
+}
+
+// logger is the request's logger, carrying its id; made on first use.
 func logger(c *gin.Context, fallback *slog.Logger) *slog.Logger {
 	if l, ok := c.Get("log"); ok {
 		return l.(*slog.Logger)
+	}
+	if id := c.GetString("request_id"); id != "" {
+		l := fallback.With("request_id", id)
+		c.Set("log", l)
+		return l
 	}
 	return fallback
 }

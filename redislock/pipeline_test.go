@@ -121,6 +121,15 @@ func (g *gatedStore) Receipt(ctx context.Context, provider, txnID string) (callb
 	return g.DB.Receipt(ctx, provider, txnID)
 }
 
+func (g *gatedStore) Receipts(ctx context.Context, provider string, txnIDs []string) (map[string]callbacks.Receipt, error) {
+	for range txnIDs {
+		if n := g.reads.Add(1); n == g.onReadsN {
+			close(g.readsHit)
+		}
+	}
+	return g.DB.Receipts(ctx, provider, txnIDs)
+}
+
 func (g *gatedStore) InTx(ctx context.Context, fn func(callbacks.Tx) error) error {
 	g.txs.Add(1)
 	g.hold("tx")

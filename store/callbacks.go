@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -43,18 +47,40 @@ func (db *DB) InTx(ctx context.Context, fn func(callbacks.Tx) error) error {
 	return classify(err)
 }
 
-// AddDeliveries implements callbacks.Store.
+// AddDeliveries implements callbacks.Store: one transaction, one UPDATE per
+// 500 receipts (ids in order, so two replicas' flushes lock rows in the same
+// order), so a flush is all or nothing and a retried flush counts nothing
+// twice.
 func (db *DB) AddDeliveries(ctx context.Context, counts map[int64]callbacks.Delivery) error {
-	for id, d := range counts {
-		err := db.gorm.WithContext(ctx).Model(&receiptRow{}).Where("id = ?", id).Updates(map[string]any{
-			"deliveries":   gorm.Expr("deliveries + ?", d.Count),
-			"last_seen_at": gorm.Expr("CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END", d.Last, d.Last),
-		}).Error
-		if err != nil {
-			return fmt.Errorf("store: add deliveries to %d: %w", id, err)
+	ids := slices.Sorted(maps.Keys(counts))
+	now := time.Now().UTC()
+	return db.InTx(ctx, func(t callbacks.Tx) error {
+		q := t.(tx).conn()
+		for chunk := range slices.Chunk(ids, 500) {
+			var deliveries, last, in strings.Builder
+			args := make([]any, 0, 6*len(chunk)+1)
+			var lastArgs, inArgs []any
+			for i, id := range chunk {
+				d := counts[id]
+				deliveries.WriteString(" WHEN ? THEN deliveries + ?")
+				args = append(args, id, d.Count)
+				last.WriteString(" WHEN ? THEN CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END")
+				lastArgs = append(lastArgs, id, d.Last.UTC(), d.Last.UTC())
+				if i > 0 {
+					in.WriteString(", ")
+				}
+				in.WriteString("?")
+				inArgs = append(inArgs, id)
+			}
+			args = append(append(append(args, lastArgs...), now), inArgs...)
+			query := "UPDATE callback_receipts SET deliveries = CASE id" + deliveries.String() + " END, last_seen_at = CASE id" +
+				last.String() + " END, updated_at = ? WHERE id IN (" + in.String() + ")"
+			if _, err := q.ExecContext(ctx, query, args...); err != nil {
+				return classify(fmt.Errorf("store: add deliveries to %d receipts from %d: %w", len(chunk), chunk[0], err))
+			}
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // tx is one pipeline transaction.

@@ -122,3 +122,45 @@ func TestBatchStatements(t *testing.T) {
 		}
 	})
 }
+
+// A flush of delivery counts adds to every receipt's count in one
+// transaction, moves last_seen_at only forward, and spans chunks.
+func TestAddDeliveries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var recs []*callbacks.Receipt
+		for i := range 1203 {
+			recs = append(recs, receipt(fmt.Sprintf("d%d", i)))
+		}
+		if err := db.InTx(ctx, func(tx callbacks.Tx) error { return tx.InsertReceipts(ctx, recs) }); err != nil {
+			t.Fatal(err)
+		}
+		counts := map[int64]callbacks.Delivery{}
+		for i, r := range recs {
+			at := r.LastSeenAt.Add(time.Hour)
+			if i%2 == 1 {
+				at = r.LastSeenAt.Add(-time.Hour)
+			}
+			counts[r.ID] = callbacks.Delivery{Count: int64(i%3 + 1), Last: at}
+		}
+		for range 2 {
+			if err := db.AddDeliveries(ctx, counts); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for _, i := range []int{0, 1, 2, 499, 500, 501, 1202} {
+			got, err := db.ReceiptByID(ctx, recs[i].ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := recs[i].LastSeenAt.Truncate(time.Microsecond)
+			if i%2 == 0 {
+				want = want.Add(time.Hour)
+			}
+			if got.Deliveries != 1+2*int64(i%3+1) || !got.LastSeenAt.Truncate(time.Microsecond).Equal(want) {
+				t.Errorf("receipt %d: deliveries %d last seen %v, want %d and %v", i, got.Deliveries, got.LastSeenAt,
+					1+2*int64(i%3+1), want)
+			}
+		}
+	})
+}

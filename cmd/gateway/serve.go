@@ -72,7 +72,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger, migrate b
 		return nil, err
 	}
 	rcfg := reconcileConfig(cfg)
-	cbcfg := callbacks.Config{FirstCheck: rcfg.Schedule("")[0], FirstChecks: rcfg.FirstChecks()}
+	cbcfg := callbacks.Config{FirstCheck: rcfg.Schedule("")[0], FirstChecks: rcfg.FirstChecks(),
+		Committers: cfg.Database.Committers, MaxBatch: cfg.Database.MaxBatch, Readers: cfg.Database.Readers}
 	if db.Dialect() == "sqlite" {
 		cbcfg.Committers = 1 // one writer: batches grow instead of queueing on the connection
 	}

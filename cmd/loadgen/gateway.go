@@ -35,6 +35,7 @@ type child struct {
 type childConfig struct {
 	DSN, APIToken, StripeSecret, SWSecret, LogLevel string
 	MaxOpenConns                                    int
+	Env                                             []string // GATEWAY_* settings on top of the file
 }
 
 // buildGateway compiles cmd/gateway of the module this tool is run from
@@ -91,7 +92,7 @@ func startGateway(ctx context.Context, bin, dir string, c childConfig) (*child, 
 		return nil, err
 	}
 	cmd := exec.Command(bin, "serve", "--config", cfgPath)
-	cmd.Env = childEnv(os.Environ())
+	cmd.Env = append(childEnv(os.Environ()), c.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
@@ -147,7 +148,7 @@ func logTail(path string) string {
 }
 
 // childEnv passes the environment on without GATEWAY_* variables, so the
-// child runs on the written configuration only.
+// child runs on the written configuration (and --gateway-env) only.
 func childEnv(env []string) []string {
 	out := make([]string, 0, len(env))
 	for _, kv := range env {

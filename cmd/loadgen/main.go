@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -43,6 +44,7 @@ type options struct {
 	GatewayBin   string
 	Keep         bool
 	LogLevel     string
+	GatewayEnv   []string
 	Gateway      string
 	DSN          string
 	APIToken     string
@@ -81,6 +83,13 @@ func parseFlags(args []string, out io.Writer) (options, error) {
 	fs.StringVar(&o.GatewayBin, "gateway-bin", "", "with --self: a gateway binary to run instead of building one")
 	fs.BoolVar(&o.Keep, "keep", false, "with --self: keep the database (its name is printed)")
 	fs.StringVar(&o.LogLevel, "gateway-log-level", "info", "with --self: the child gateway's log level (info, as in production)")
+	fs.Func("gateway-env", "with --self: a KEY=value in the child gateways' environment (repeatable), e.g. GATEWAY_DATABASE_COMMITTERS=2 or GOGC=200", func(v string) error {
+		if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+			return fmt.Errorf("%q is not KEY=value", v)
+		}
+		o.GatewayEnv = append(o.GatewayEnv, v)
+		return nil
+	})
 	fs.StringVar(&o.Gateway, "gateway", "", "base URL of a running gateway (without --self)")
 	fs.StringVar(&o.DSN, "dsn", "", "the running gateway's MySQL DSN: checks, bulk orders and the baseline use it (without --self)")
 	fs.StringVar(&o.APIToken, "api-token", "", "a merchant API token of the running gateway (to create orders through POST /api/orders)")

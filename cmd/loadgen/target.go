@@ -81,7 +81,7 @@ func selfTarget(ctx context.Context, o options, bin, dir string, sec secrets, ou
 		return nil, err
 	}
 	t.gw, err = startGateway(ctx, bin, cdir, childConfig{DSN: gatewayDSN, APIToken: sec.APIToken, StripeSecret: sec.Stripe,
-		SWSecret: sec.SW, LogLevel: o.LogLevel, MaxOpenConns: o.MaxOpenConns})
+		SWSecret: sec.SW, LogLevel: o.LogLevel, MaxOpenConns: o.MaxOpenConns, Env: o.GatewayEnv})
 	if err != nil {
 		return nil, err
 	}

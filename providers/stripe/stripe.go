@@ -127,7 +127,7 @@ type event struct {
 	ID   string `json:"id"`
 	Type string `json:"type"`
 	Data struct {
-		Object json.RawMessage `json:"object"`
+		Object object `json:"object"` // decoded in the same pass
 	} `json:"data"`
 }
 
@@ -170,12 +170,7 @@ func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error)
 	if ev.ID == "" || ev.Type == "" {
 		return nil, fmt.Errorf("%w: stripe event without id or type", callbacks.ErrMalformed)
 	}
-	var obj object
-	if len(ev.Data.Object) > 0 {
-		if err := json.Unmarshal(ev.Data.Object, &obj); err != nil {
-			return nil, fmt.Errorf("%w: stripe event object: %v", callbacks.ErrMalformed, err)
-		}
-	}
+	obj := ev.Data.Object
 	n := callbacks.Notification{EventID: ev.ID, EventType: ev.Type, OrderNo: obj.Metadata["order_no"],
 		Money: ledger.Money{Currency: strings.ToUpper(obj.Currency)}}
 	unsupported := func(why string) []callbacks.Notification {
