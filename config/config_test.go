@@ -46,7 +46,7 @@ func defaults() config.Config {
 		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
 		Console:   config.Console{SessionTTL: dur(8 * time.Hour)},
 		Lock:      config.Lock{TTL: dur(10 * time.Second)},
-		Log:       config.Log{Level: "info"},
+		Log:       config.Log{Level: "info", FlushInterval: config.Duration(100 * time.Millisecond)},
 	}
 }
 
@@ -115,7 +115,7 @@ func TestLoadFull(t *testing.T) {
 		Reports:   config.Reports{DailySchedule: "10 0 * * *"},
 		Console:   config.Console{SessionTTL: dur(8 * time.Hour)},
 		Lock:      config.Lock{RedisAddr: "127.0.0.1:6379", TTL: dur(15 * time.Second)},
-		Log:       config.Log{Level: "debug"},
+		Log:       config.Log{Level: "debug", FlushInterval: config.Duration(250 * time.Millisecond)},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("full config (-want +got):\n%s", diff)
@@ -256,6 +256,11 @@ func TestValidationErrors(t *testing.T) {
 			yaml: "database: { committers: -1, readers: 5000 }\n",
 			want: "config: database.committers: must be between 0 (the default) and 1024\n" +
 				"database.readers: must be between 0 (the default) and 1024",
+		},
+		{
+			name: "log flush interval out of range",
+			yaml: "log: { flush_interval: 1m }\n",
+			want: "config: log.flush_interval: must be between 0s (write through) and 10s",
 		},
 		{
 			name: "bad addr",

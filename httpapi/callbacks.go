@@ -1,9 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"time"
@@ -32,7 +32,7 @@ func (s *Server) callback(c *gin.Context) {
 		s.fail(c, errAddrNotAllowed)
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.maxBodyBytes))
+	body, err := readBody(c, s.maxBodyBytes)
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -60,6 +60,18 @@ func (s *Server) callback(c *gin.Context) {
 		logger(c, s.log).Warn("callback refused", "provider", name, "code", callbacks.Code(err), "err", err)
 	}
 	writeAck(c, ack, 0)
+}
+
+// readBody reads the request body, at most limit bytes, into one buffer
+// sized from Content-Length when the sender gave it.
+func readBody(c *gin.Context, limit int64) ([]byte, error) {
+	size := int64(512)
+	if n := c.Request.ContentLength; n > 0 && n <= limit {
+		size += n
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
+	_, err := buf.ReadFrom(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+	return buf.Bytes(), err
 }
 
 // writeAck writes the provider's acknowledgement, optionally overriding

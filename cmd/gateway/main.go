@@ -12,12 +12,21 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+	"time"
 
 	"gateway/config"
 )
 
 func main() {
+	if os.Getenv("GOGC") == "" {
+		// The heap stays small (tens of MiB) and most of it is short-lived
+		// request garbage: collecting at 200 % growth instead of 100 % halves
+		// the collector's share of CPU (~9 % per duplicate callback) for a
+		// few MiB more. GOGC set in the environment wins.
+		debug.SetGCPercent(200)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout); err != nil {
@@ -95,4 +104,16 @@ func newLogger(w io.Writer, level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level)) // validated by config
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
+
+// newBufferedLogger is newLogger over a logBuffer flushed every interval
+// (log.flush_interval); close writes out the rest. A zero interval writes
+// every line through.
+func newBufferedLogger(w io.Writer, level string, interval time.Duration) (log *slog.Logger, close func()) {
+	if interval <= 0 {
+		return newLogger(w, level), func() {}
+	}
+	buf := newLogBuffer(w, interval)
+	log = newLogger(buf, level)
+	return slog.New(flushOnWarn{log.Handler(), buf}), func() { _ = buf.Close() }
 }

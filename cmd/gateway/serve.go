@@ -113,7 +113,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log := newLogger(stdout, cfg.Log.Level)
+	log, closeLog := newBufferedLogger(stdout, cfg.Log.Level, time.Duration(cfg.Log.FlushInterval))
+	defer closeLog()
 	log.Info("starting gateway", "config", cfg.Masked())
 	migrate := cfg.Database.Migrate == nil || *cfg.Database.Migrate
 	a, err := openApp(ctx, cfg, log, migrate)

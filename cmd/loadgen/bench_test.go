@@ -39,7 +39,10 @@ func BenchmarkHTTPPath(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			s := newSender(url, 16)
+			s, err := newSender(url, 16)
+			if err != nil {
+				b.Fatal(err)
+			}
 			defer s.close()
 			if kind == "duplicate" {
 				if r := s.closedLoop(context.Background(), "apply", single(ds), 16, benchLimit); r.Acked != n {

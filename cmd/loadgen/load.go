@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -56,6 +54,7 @@ type delivery struct {
 	Provider string
 	Body     []byte
 	Header   http.Header
+	req      []byte // the HTTP request, written out before the phase (sender.prepare)
 }
 
 // providerFor picks the provider of order i: every other order goes to the
@@ -174,32 +173,27 @@ func stormJobs(ds []delivery, dupRatio float64, burst int, seed uint64) []job {
 
 // sender posts deliveries to a gateway.
 type sender struct {
-	base   string
-	client *http.Client
+	client *client
 }
 
-func newSender(base string, conns int) *sender {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
+func newSender(base string, conns int) (*sender, error) {
+	c, err := newClient(strings.TrimRight(base, "/"), conns)
+	if err != nil {
+		return nil, err
 	}
-	return &sender{base: strings.TrimRight(base, "/"), client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+	return &sender{client: c}, nil
 }
 
-func (s *sender) close() { s.client.CloseIdleConnections() }
+func (s *sender) close() { s.client.close() }
 
 // send posts d and returns "" when the gateway acknowledged it (2xx), or
 // the kind of failure: "http 503 unavailable", "timeout", "transport".
 func (s *sender) send(ctx context.Context, d delivery) string {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.base+"/callbacks/"+d.Provider, bytes.NewReader(d.Body))
-	if err != nil {
-		return "request: " + err.Error()
+	req := d.req
+	if req == nil {
+		req = s.client.request("/callbacks/"+d.Provider, d.Header, d.Body)
 	}
-	req.Header = d.Header.Clone()
-	resp, err := s.client.Do(req)
+	status, body, err := s.client.do(ctx, req)
 	if err != nil {
 		var ne net.Error
 		switch {
@@ -211,12 +205,7 @@ func (s *sender) send(ctx context.Context, d delivery) string {
 			return "transport"
 		}
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if err != nil {
-		return "transport (reading the answer)"
-	}
-	if resp.StatusCode/100 == 2 {
+	if status/100 == 2 {
 		return ""
 	}
 	var e struct {
@@ -225,13 +214,23 @@ func (s *sender) send(ctx context.Context, d delivery) string {
 		} `json:"error"`
 	}
 	_ = json.Unmarshal(body, &e) // the code is a detail; the status is the kind
-	return strings.TrimSpace(fmt.Sprintf("http %d %s", resp.StatusCode, e.Error.Code))
+	return strings.TrimSpace(fmt.Sprintf("http %d %s", status, e.Error.Code))
+}
+
+// prepare writes out each job's HTTP request, as the signing before the
+// phase does its signature: the phase's time is spent sending.
+func (s *sender) prepare(jobs []job) {
+	for i := range jobs {
+		d := &jobs[i].D
+		d.req = s.client.request("/callbacks/"+d.Provider, d.Header, d.Body)
+	}
 }
 
 // closedLoop runs jobs with `workers` senders, each sending its next job as
 // soon as the previous one is answered. A burst's copies are released
 // together.
 func (s *sender) closedLoop(ctx context.Context, name string, jobs []job, workers int, limit time.Duration) result {
+	s.prepare(jobs)
 	return drive(ctx, name, len(jobs), workers, limit, func(t *tally, i int) { s.run(ctx, t, jobs[i], time.Time{}) })
 }
 
@@ -273,6 +272,7 @@ func (s *sender) openLoop(ctx context.Context, name string, jobs []job, rate flo
 		j  job
 		at time.Time
 	}
+	s.prepare(jobs)
 	queue := make(chan planned, len(jobs))
 	tallies := make([]*tally, workers)
 	var wg sync.WaitGroup

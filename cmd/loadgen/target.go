@@ -135,7 +135,9 @@ func (t *target) open(ctx context.Context, o options, dsn, gatewayDSN string, mi
 		t.base = base.SQL()
 	}
 	// Enough idle connections for the bursts and for the open loop's senders.
-	t.send = newSender(t.URL, max(o.Concurrency*o.Burst, 4*o.Concurrency))
+	if t.send, err = newSender(t.URL, max(o.Concurrency*o.Burst, 4*o.Concurrency)); err != nil {
+		return err
+	}
 	t.onClose(func() error { t.send.close(); return nil })
 	return nil
 }

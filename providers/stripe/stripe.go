@@ -7,7 +7,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -123,48 +122,11 @@ func (p *Provider) Verify(in callbacks.Inbound, now time.Time) error {
 	return nil
 }
 
-type event struct {
-	ID   string `json:"id"`
-	Type string `json:"type"`
-	Data struct {
-		Object object `json:"object"` // decoded in the same pass
-	} `json:"data"`
-}
-
-type object struct {
-	ID             string            `json:"id"`
-	Object         string            `json:"object"`
-	Amount         int64             `json:"amount"`
-	AmountReceived int64             `json:"amount_received"`
-	AmountCaptured int64             `json:"amount_captured"`
-	AmountRefunded int64             `json:"amount_refunded"`
-	Captured       bool              `json:"captured"`
-	Currency       string            `json:"currency"`
-	Status         string            `json:"status"`
-	PaymentIntent  json.RawMessage   `json:"payment_intent"`
-	Metadata       map[string]string `json:"metadata"`
-}
-
-// paymentIntentID reads payment_intent, a string id or an expanded object.
-func (o object) paymentIntentID() string {
-	var s string
-	if json.Unmarshal(o.PaymentIntent, &s) == nil {
-		return s
-	}
-	var x struct {
-		ID string `json:"id"`
-	}
-	if json.Unmarshal(o.PaymentIntent, &x) == nil {
-		return x.ID
-	}
-	return ""
-}
-
 // Parse implements callbacks.Provider. It reads only what it needs, so an
 // event from any API version parses.
 func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error) {
-	var ev event
-	if err := callbacks.DecodeJSON(in.Body, &ev, "stripe event"); err != nil {
+	ev, err := decodeEvent(in.Body)
+	if err != nil {
 		return nil, err
 	}
 	if ev.ID == "" || ev.Type == "" {
@@ -207,7 +169,7 @@ func (p *Provider) Parse(in callbacks.Inbound) ([]callbacks.Notification, error)
 }
 
 func chargeRef(o object) string {
-	if pi := o.paymentIntentID(); pi != "" {
+	if pi := o.PaymentIntent; pi != "" {
 		return pi
 	}
 	return o.ID
@@ -215,6 +177,16 @@ func chargeRef(o object) string {
 
 // Ack implements callbacks.Provider: Stripe accepts any 2xx.
 func (p *Provider) Ack(err error) callbacks.Ack { return callbacks.JSONAck(err) }
+
+// intent is what Query reads of a PaymentIntent from the API.
+type intent struct {
+	ID             string            `json:"id"`
+	Status         string            `json:"status"`
+	Currency       string            `json:"currency"`
+	Amount         int64             `json:"amount"`
+	AmountReceived int64             `json:"amount_received"`
+	Metadata       map[string]string `json:"metadata"`
+}
 
 // Query implements callbacks.Provider: it retrieves the PaymentIntent named
 // by q.Reference, or searches PaymentIntents by metadata order_no.
@@ -226,16 +198,16 @@ func (p *Provider) Query(ctx context.Context, q callbacks.StatusQuery) ([]callba
 		r.Header.Set("Authorization", "Bearer "+p.cfg.APIKey)
 		return nil
 	}
-	var pis []object
+	var pis []intent
 	if strings.HasPrefix(q.Reference, "pi_") {
-		var pi object
+		var pi intent
 		if err := p.api.Do(ctx, http.MethodGet, "/v1/payment_intents/"+url.PathEscape(q.Reference), nil, auth, &pi); err != nil {
 			return nil, fmt.Errorf("stripe: retrieve %s: %w", q.Reference, err)
 		}
 		pis = append(pis, pi)
 	} else {
 		var res struct {
-			Data []object `json:"data"`
+			Data []intent `json:"data"`
 		}
 		path := "/v1/payment_intents/search?query=" + url.QueryEscape(fmt.Sprintf("metadata['order_no']:'%s'", strings.ReplaceAll(q.OrderNo, "'", `\'`)))
 		if err := p.api.Do(ctx, http.MethodGet, path, nil, auth, &res); err != nil {
