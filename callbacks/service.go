@@ -92,7 +92,7 @@ type Config struct {
 	FirstCheck  time.Duration
 	FirstChecks map[string]time.Duration
 	// AppliedCache is how many applied receipts each replica keeps in
-	// memory to answer duplicates without a database read (default 20000;
+	// memory to answer duplicates without a database read (default 10000;
 	// negative: none).
 	AppliedCache int
 	// Committers is how many group-commit transactions may run at once
@@ -138,7 +138,7 @@ func NewService(store Store, providers []Provider, cfg Config, log *slog.Logger)
 		cfg.Committers = 2
 	}
 	if cfg.AppliedCache == 0 {
-		cfg.AppliedCache = 20000
+		cfg.AppliedCache = 10000
 	}
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = 32
