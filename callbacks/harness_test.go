@@ -30,7 +30,19 @@ const (
 
 // harness is a pipeline over a real database with Stripe and a Standard
 // Webhooks sender ("acme") configured, and a fixed clock.
+// countingStore counts the pipeline's write transactions.
+type countingStore struct {
+	*store.DB
+	n atomic.Int64
+}
+
+func (c *countingStore) InTx(ctx context.Context, fn func(callbacks.Tx) error) error {
+	c.n.Add(1)
+	return c.DB.InTx(ctx, fn)
+}
+
 type harness struct {
+	txs    *countingStore
 	t      testing.TB
 	db     *store.DB
 	svc    *callbacks.Service
@@ -53,7 +65,8 @@ func newHarness(t testing.TB, db *store.DB) *harness {
 	}
 	h := &harness{t: t, db: db, now: time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	h.svc = callbacks.NewService(db, []callbacks.Provider{st, sw}, callbacks.Config{MaxAttempts: 50}, log)
+	h.txs = &countingStore{DB: db}
+	h.svc = callbacks.NewService(h.txs, []callbacks.Provider{st, sw}, callbacks.Config{MaxAttempts: 50}, log)
 	h.svc.Now = func() time.Time { return h.now }
 	h.orders = ledger.NewService(db)
 	h.orders.Now = h.svc.Now

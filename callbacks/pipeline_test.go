@@ -44,6 +44,9 @@ func TestConcurrentDuplicates(t *testing.T) {
 				t.Fatalf("delivery %d: ack body %q", i, acks[i].Body)
 			}
 		}
+		if got := h.txs.n.Load(); got != 1 {
+			t.Errorf("%d write transactions for %d copies of one event, want 1: copies wait for the first", got, n)
+		}
 		o, entries := h.order("O-50")
 		if o.Status != ledger.StatusPaid || o.PaidAmount != 2000 || o.Version != 2 {
 			t.Fatalf("order = %+v, want paid 2000 at version 2", o)

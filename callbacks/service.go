@@ -10,6 +10,8 @@ import (
 	"slices"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"gateway/ledger"
 )
 
@@ -121,6 +123,7 @@ type Service struct {
 	commit    *committer
 	reads     *reader
 	applied   *appliedCache
+	flight    singleflight.Group
 	obs       Observer
 	// Now is the clock; tests replace it.
 	Now func() time.Time
@@ -202,13 +205,36 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 	}
 	outs := make([]Outcome, 0, len(ns))
 	for _, n := range ns {
-		o, err := s.process(ctx, p, in, n, VerifiedOK)
+		o, err := s.deliver(ctx, p, in, n)
 		if err != nil {
 			return outs, err
 		}
 		outs = append(outs, o)
 	}
 	return outs, nil
+}
+
+// deliver is process for a delivery, with the copies of a burst collapsed:
+// deliveries of one key with the same facts that arrive while the first is
+// being processed wait for it and answer as its duplicates (singleflight),
+// instead of each opening a transaction that the unique key then rolls
+// back. If the first fails, each runs on its own.
+func (s *Service) deliver(ctx context.Context, p Provider, in Inbound, n Notification) (Outcome, error) {
+	first := false
+	v, err, _ := s.flight.Do(p.Name()+"\x00"+n.TxnID+"\x00"+n.Fingerprint(), func() (any, error) {
+		first = true
+		return s.process(ctx, p, in, n, VerifiedOK)
+	})
+	switch {
+	case first:
+		return v.(Outcome), err
+	case err != nil:
+		return s.process(ctx, p, in, n, VerifiedOK)
+	}
+	o := v.(Outcome)
+	s.counter.add(o.Receipt.ID, s.Now())
+	o.Duplicate = true
+	return o, nil
 }
 
 // process makes one notification count exactly once. verified says where

@@ -218,11 +218,14 @@ func TestLockExpiresDuringSlowApply(t *testing.T) {
 				svc := newPipeline(t, gs, callbacks.Config{Locker: l, LockWait: time.Minute})
 				in := payment(t, "O1", 2500)
 
+				// The second delivery reaches another replica: in one
+				// process it would wait for the first (singleflight).
+				other := newPipeline(t, gs, callbacks.Config{Locker: l, LockWait: time.Minute})
 				first := make(chan handled, 1)
 				go func() { first <- handle(svc, in) }()
 				<-gs.entered                                  // the first holds the lock and is stuck
 				waitGone(t, rc, prefix+"stripe:"+txnID("O1")) // its lock has expired
-				second := handle(svc, in)                     // takes the lock afresh and applies
+				second := handle(other, in)                   // takes the lock afresh and applies
 				close(gs.release)
 				got := <-first
 

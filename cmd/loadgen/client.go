@@ -70,32 +70,53 @@ func (c *client) request(path string, header http.Header, body []byte) []byte {
 }
 
 // do writes a prepared request and reads the answer's status and body (at
-// most 4 KiB of it is kept).
+// most 4 KiB of it is kept). A kept-alive connection the server has closed
+// meanwhile (its idle timeout) fails before any answer: the request is
+// sent again once on a new connection, as net/http's client does.
 func (c *client) do(ctx context.Context, req []byte) (status int, body []byte, err error) {
-	cn, err := c.get(ctx)
-	if err != nil {
-		return 0, nil, err
+	status, body, err = c.try(ctx, req, true)
+	if errors.Is(err, errStale) {
+		status, body, err = c.try(ctx, req, false)
+	}
+	return status, body, err
+}
+
+// errStale: a reused connection failed before the answer began.
+var errStale = errors.New("loadgen: kept-alive connection closed by the server")
+
+func (c *client) try(ctx context.Context, req []byte, reuse bool) (status int, body []byte, err error) {
+	var cn *conn
+	reused := false
+	if reuse {
+		select {
+		case cn = <-c.idle:
+			reused = true
+		default:
+		}
+	}
+	if cn == nil {
+		if cn, err = c.dial(ctx); err != nil {
+			return 0, nil, err
+		}
 	}
 	deadline := time.Now().Add(c.timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
 	_ = cn.c.SetDeadline(deadline)
-	status, body, keep, err := cn.exchange(req)
+	status, body, keep, began, err := cn.exchange(req)
 	if err != nil || !keep {
 		cn.c.Close()
+		if err != nil && reused && !began {
+			err = fmt.Errorf("%w: %w", errStale, err)
+		}
 		return status, body, err
 	}
 	c.put(cn)
 	return status, body, nil
 }
 
-func (c *client) get(ctx context.Context) (*conn, error) {
-	select {
-	case cn := <-c.idle:
-		return cn, nil
-	default:
-	}
+func (c *client) dial(ctx context.Context) (*conn, error) {
 	d := net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
 	nc, err := d.DialContext(ctx, "tcp", c.addr)
 	if err != nil {
@@ -125,11 +146,21 @@ func (c *client) close() {
 }
 
 // exchange writes req and reads one answer; keep says whether the
-// connection may carry the next request.
-func (cn *conn) exchange(req []byte) (status int, body []byte, keep bool, err error) {
+// connection may carry the next request, began whether any of the answer
+// arrived.
+func (cn *conn) exchange(req []byte) (status int, body []byte, keep, began bool, err error) {
 	if _, err := cn.c.Write(req); err != nil {
-		return 0, nil, false, err
+		return 0, nil, false, false, err
 	}
+	if _, err := cn.r.Peek(1); err != nil {
+		return 0, nil, false, false, err
+	}
+	status, body, keep, err = cn.read()
+	return status, body, keep, true, err
+}
+
+// read reads one answer from the connection.
+func (cn *conn) read() (status int, body []byte, keep bool, err error) {
 	tp := textproto.NewReader(cn.r)
 	line, err := tp.ReadLine()
 	if err != nil {

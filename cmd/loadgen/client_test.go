@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // The tool's client against net/http's server: statuses, bodies, headers
@@ -40,6 +41,7 @@ func TestClient(t *testing.T) {
 			conns.Add(1)
 		}
 	}
+	srv.Config.IdleTimeout = 50 * time.Millisecond
 	srv.Start()
 	defer srv.Close()
 	s, err := newSender(srv.URL, 4)
@@ -73,6 +75,13 @@ func TestClient(t *testing.T) {
 	}
 	if n := conns.Load(); n != 2 {
 		t.Fatalf("%d connections, want 2 (one closed by the server)", n)
+	}
+	time.Sleep(200 * time.Millisecond) // the server closes the idle connection
+	if got := s.send(ctx, d("ok")); got != "" {
+		t.Fatalf("after the server's idle timeout: %q", got)
+	}
+	if n := conns.Load(); n != 3 {
+		t.Fatalf("%d connections, want 3", n)
 	}
 	srv.Close()
 	if got := s.send(ctx, d("ok")); got != "transport" {
