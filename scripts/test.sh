@@ -116,11 +116,25 @@ go test -race -count=1 $short ./...
 
 log "short fuzz runs"
 fuzztime=${FUZZTIME:-3s}
+fuzzlog=$(mktemp)
+trap 'rm -f "$fuzzlog"' EXIT
 for pkg in $(go list ./...); do
   dir=$(go list -f '{{.Dir}}' "$pkg")
   for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //' | sort -u); do
-    go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null \
-      || { echo "fuzz $pkg $target failed" >&2; go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg"; exit 1; }
+    corpus="$dir/testdata/fuzz/$target"
+    before=$(ls "$corpus" 2>/dev/null | sort)
+    if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" >"$fuzzlog" 2>&1; then
+      cat "$fuzzlog" >&2
+      if [ "$(ls "$corpus" 2>/dev/null | sort)" != "$before" ]; then
+        echo "fuzz $pkg $target failed: a failing input was saved under $corpus" >&2
+        exit 1
+      fi
+      # No failing input saved: the fuzzing engine itself gave up (a worker
+      # that hung or was killed on a loaded machine). Once more, then fail.
+      echo "fuzz $pkg $target: the engine failed without an input; running it again" >&2
+      go test -run '^$' -fuzz "^${target}\$" -fuzztime "$fuzztime" "$pkg" \
+        || { echo "fuzz $pkg $target failed twice" >&2; exit 1; }
+    fi
     echo "fuzz ok: $pkg $target ($fuzztime)"
   done
 done
