@@ -83,7 +83,7 @@ func (s *Service) Learn(ctx context.Context, provider string, q StatusQuery, n N
 	if err := n.Validate(); err != nil {
 		return Outcome{}, fmt.Errorf("callbacks: status answer from %s: %w", provider, err)
 	}
-	return s.process(ctx, p, Inbound{Provider: provider, Body: body}, n, VerifiedQuery)
+	return s.process(ctx, p, Inbound{Provider: provider, Body: body}, n, n.Fingerprint(), VerifiedQuery)
 }
 
 // finalKinds are the events that settle a payment one way or the other.

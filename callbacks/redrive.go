@@ -227,7 +227,7 @@ func (s *Service) reprocess(ctx context.Context, p Provider, in Inbound, ns []No
 		if res.DryRun {
 			o, err = s.preview(ctx, p, in, n)
 		} else {
-			o, err = s.process(ctx, p, in, n, VerifiedOK)
+			o, err = s.process(ctx, p, in, n, n.Fingerprint(), VerifiedOK)
 		}
 		if err != nil {
 			return res, err

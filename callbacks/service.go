@@ -220,16 +220,17 @@ func (s *Service) handle(ctx context.Context, p Provider, in Inbound) ([]Outcome
 // instead of each opening a transaction that the unique key then rolls
 // back. If the first fails, each runs on its own.
 func (s *Service) deliver(ctx context.Context, p Provider, in Inbound, n Notification) (Outcome, error) {
+	fp := n.Fingerprint()
 	first := false
-	v, err, _ := s.flight.Do(p.Name()+"\x00"+n.TxnID+"\x00"+n.Fingerprint(), func() (any, error) {
+	v, err, _ := s.flight.Do(p.Name()+"\x00"+n.TxnID+"\x00"+fp, func() (any, error) {
 		first = true
-		return s.process(ctx, p, in, n, VerifiedOK)
+		return s.process(ctx, p, in, n, fp, VerifiedOK)
 	})
 	switch {
 	case first:
 		return v.(Outcome), err
 	case err != nil:
-		return s.process(ctx, p, in, n, VerifiedOK)
+		return s.process(ctx, p, in, n, fp, VerifiedOK)
 	}
 	o := v.(Outcome)
 	s.counter.add(o.Receipt.ID, s.Now())
@@ -240,16 +241,16 @@ func (s *Service) deliver(ctx context.Context, p Provider, in Inbound, n Notific
 // process makes one notification count exactly once. verified says where
 // it comes from: VerifiedOK for a delivery, VerifiedQuery for an answer of
 // the provider's status API (Learn).
-func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification, verified string) (Outcome, error) {
+// fp is n.Fingerprint(), computed once by the caller.
+func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notification, fp, verified string) (Outcome, error) {
 	log := s.log // its lines are debug lines: they carry the notification only when written
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		log = s.log.With("provider", p.Name(), "txn_id", n.TxnID, "event_id", n.EventID)
 	}
-	fp := n.Fingerprint()
 	locked := s.cfg.Locker == nil
 	for attempt := 1; ; attempt++ {
 		// The common duplicate costs one indexed read and no write transaction.
-		if o, found, err := s.existing(ctx, p, in, n, verified, log); found {
+		if o, found, err := s.existing(ctx, p, in, n, fp, verified, log); found {
 			return o, err
 		}
 		if !locked {
@@ -259,7 +260,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 			case err == nil:
 				defer unlock()
 			case errors.Is(err, ErrLockHeld):
-				return s.awaitHolder(ctx, p, in, n, verified, log)
+				return s.awaitHolder(ctx, p, in, n, fp, verified, log)
 			default:
 				log.Debug("lock unavailable; relying on the database checks alone", "err", err)
 			}
@@ -294,7 +295,7 @@ func (s *Service) process(ctx context.Context, p Provider, in Inbound, n Notific
 // (found is false when there is none yet): the same answer as the original,
 // or a conflict when the facts differ (P6). A failed read is found, with
 // the error: the delivery cannot go on.
-func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, verified string, log *slog.Logger) (o Outcome, found bool, err error) {
+func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notification, fp, verified string, log *slog.Logger) (o Outcome, found bool, err error) {
 	r, cached := s.applied.get(p.Name(), n.TxnID)
 	if !cached {
 		r, err = s.reads.receipt(ctx, p.Name(), n.TxnID)
@@ -307,8 +308,8 @@ func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notifi
 		return Outcome{}, false, nil
 	case err != nil:
 		return Outcome{}, true, transient(fmt.Errorf("callbacks: find receipt %s: %w", n.TxnID, err))
-	case r.Fingerprint != n.Fingerprint():
-		o, err := s.conflict(ctx, p, in, n, r, verified)
+	case r.Fingerprint != fp:
+		o, err := s.conflict(ctx, p, in, n, fp, r, verified)
 		return o, true, err
 	}
 	if verified == VerifiedOK { // an answer to a query is not a delivery
@@ -321,7 +322,7 @@ func (s *Service) existing(ctx context.Context, p Provider, in Inbound, n Notifi
 // awaitHolder waits, up to LockWait, for the delivery that holds the lock
 // to commit its receipt, and answers as a duplicate of it; if none appears
 // in time the provider is told to retry later.
-func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Notification, verified string, log *slog.Logger) (Outcome, error) {
+func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Notification, fp, verified string, log *slog.Logger) (Outcome, error) {
 	deadline := time.Now().Add(s.cfg.LockWait)
 	for attempt := 1; ; attempt++ {
 		d := min(pollBackoff(attempt), time.Until(deadline))
@@ -331,7 +332,7 @@ func (s *Service) awaitHolder(ctx context.Context, p Provider, in Inbound, n Not
 		if err := sleep(ctx, d); err != nil {
 			return Outcome{}, transient(err)
 		}
-		if o, found, err := s.existing(ctx, p, in, n, verified, log); found {
+		if o, found, err := s.existing(ctx, p, in, n, fp, verified, log); found {
 			return o, err
 		}
 	}
@@ -393,8 +394,7 @@ func (s *Service) newReceipt(p Provider, in Inbound, n Notification, fp, verifie
 
 // conflict records a delivery whose key exists with different facts, in its
 // own transaction so the evidence survives, and applies nothing (P6).
-func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, orig Receipt, verified string) (Outcome, error) {
-	fp := n.Fingerprint()
+func (s *Service) conflict(ctx context.Context, p Provider, in Inbound, n Notification, fp string, orig Receipt, verified string) (Outcome, error) {
 	rec := s.newReceipt(p, in, n, fp, verified)
 	rec.TxnID = n.TxnID + "#conflict:" + fp[:16]
 	rec.Status = StatusConflict

@@ -41,6 +41,10 @@ func (db *DB) ReceiptByID(ctx context.Context, id int64) (callbacks.Receipt, err
 
 // InTx implements callbacks.Store.
 func (db *DB) InTx(ctx context.Context, fn func(callbacks.Tx) error) error {
+	return db.inTx(ctx, func(t tx) error { return fn(t) })
+}
+
+func (db *DB) inTx(ctx context.Context, fn func(tx) error) error {
 	err := db.gorm.WithContext(ctx).Transaction(func(g *gorm.DB) error {
 		return fn(tx{g: g, db: db})
 	})
@@ -54,27 +58,23 @@ func (db *DB) InTx(ctx context.Context, fn func(callbacks.Tx) error) error {
 func (db *DB) AddDeliveries(ctx context.Context, counts map[int64]callbacks.Delivery) error {
 	ids := slices.Sorted(maps.Keys(counts))
 	now := time.Now().UTC()
-	return db.InTx(ctx, func(t callbacks.Tx) error {
-		q := t.(tx).conn()
+	return db.inTx(ctx, func(t tx) error {
+		q := t.conn()
 		for chunk := range slices.Chunk(ids, 500) {
-			var deliveries, last, in strings.Builder
+			var deliveries, last strings.Builder
 			args := make([]any, 0, 6*len(chunk)+1)
 			var lastArgs, inArgs []any
-			for i, id := range chunk {
+			for _, id := range chunk {
 				d := counts[id]
 				deliveries.WriteString(" WHEN ? THEN deliveries + ?")
 				args = append(args, id, d.Count)
 				last.WriteString(" WHEN ? THEN CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END")
 				lastArgs = append(lastArgs, id, d.Last.UTC(), d.Last.UTC())
-				if i > 0 {
-					in.WriteString(", ")
-				}
-				in.WriteString("?")
 				inArgs = append(inArgs, id)
 			}
 			args = append(append(append(args, lastArgs...), now), inArgs...)
 			query := "UPDATE callback_receipts SET deliveries = CASE id" + deliveries.String() + " END, last_seen_at = CASE id" +
-				last.String() + " END, updated_at = ? WHERE id IN (" + in.String() + ")"
+				last.String() + " END, updated_at = ? WHERE id IN (" + placeholders(len(chunk)) + ")"
 			if _, err := q.ExecContext(ctx, query, args...); err != nil {
 				return classify(fmt.Errorf("store: add deliveries to %d receipts from %d: %w", len(chunk), chunk[0], err))
 			}

@@ -73,16 +73,7 @@ func ordersByNo(ctx context.Context, q querier, orderNos []string) (map[string]l
 // its decision read, or nothing is taken as written
 // (ledger.ErrVersionConflict; the caller rolls back).
 func updateOrders(ctx context.Context, q querier, ups []callbacks.OrderUpdate) error {
-	var query string
-	var args []any
-	if len(ups) == 1 {
-		u := ups[0]
-		query = `UPDATE orders SET status = ?, paid_amount = ?, refunded_amount = ?, updated_at = ?,
-		version = version + 1 WHERE id = ? AND version = ?`
-		args = []any{string(u.Next.Status), u.Next.PaidAmount, u.Next.RefundedAmount, u.Next.UpdatedAt.UTC(), u.Next.ID, u.Version}
-	} else {
-		query, args = updateOrdersSQL(ups)
-	}
+	query, args := updateOrdersSQL(ups)
 	res, err := q.ExecContext(ctx, query, args...)
 	if err != nil {
 		return classify(fmt.Errorf("store: update %s: %w", orderNames(ups), err))

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -95,9 +94,6 @@ func flags(name string, args []string, stdout io.Writer, define func(*flag.FlagS
 		define(fs)
 	}
 	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, nil, err
-		}
 		return nil, nil, err
 	}
 	return fs, cfgPath, nil
